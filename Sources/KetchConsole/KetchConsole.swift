@@ -1,0 +1,2 @@
+// KetchConsole: filled in by its issue.
+import KetchShared

@@ -1,0 +1,2 @@
+// KetchCore: filled in by its issue.
+import KetchShared

@@ -1,0 +1,2 @@
+// KetchNode: filled in by its issue.
+import KetchShared

@@ -1,0 +1,2 @@
+// KetchPostgres: filled in by its issue.
+import KetchShared

@@ -1,0 +1,2 @@
+// KetchSimulation: filled in by its issue.
+import KetchShared

@@ -1,0 +1,2 @@
+// KetchStore: filled in by its issue.
+import KetchShared

@@ -1,0 +1,2 @@
+// KetchWire: filled in by its issue.
+import KetchShared
