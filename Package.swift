@@ -67,6 +67,7 @@ let package = Package(
         .testTarget(name: "KetchCoreTests", dependencies: ["KetchCore", "KetchShared"], resources: [.copy("Scenarios")]),
         .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared"]),
         .testTarget(name: "KetchStoreTests", dependencies: ["KetchStore", "KetchShared"]),
+        .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
