@@ -72,7 +72,12 @@ extension StartVerb {
         do {
             try inputs.fillFromEnvironment(ProcessInfo.processInfo.environment)
             let config = try NodeConfig.resolve(inputs)
-            try await NodeMain.run(config: config)
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = config.logLevel
+                return handler
+            }
+            try await NodeMain.run(config: config, logger: Logger(label: "ketch.node"))
         } catch let e as NodeError {
             FileHandle.standardError.write(Data("ketch-node: \(e.message)\n".utf8))
             throw ExitCode(1)
