@@ -65,7 +65,7 @@ let package = Package(
 
         .testTarget(name: "KetchSharedTests", dependencies: ["KetchShared"]),
         .testTarget(name: "KetchCoreTests", dependencies: ["KetchCore", "KetchShared"], resources: [.copy("Scenarios")]),
-        .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared"]),
+        .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared", "ketchctl"]),
         .testTarget(name: "KetchStoreTests", dependencies: ["KetchStore", "KetchShared"]),
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
