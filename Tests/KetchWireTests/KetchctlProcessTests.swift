@@ -22,8 +22,13 @@ struct KetchctlProcessTests {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func run(_ args: [String], home: String, stdin: String? = nil, env extra: [String: String] = [:]) throws -> Run {
+    static func run(_ args: [String], home: String, stdin: String? = nil, env extra: [String: String] = [:]) async throws -> Run {
         let binary = try #require(Self.binary, "ketchctl is not built next to the tests; run swift build first")
+        let result = await offPool { Result { try Self.runBlocking(binary, args, home: home, stdin: stdin, env: extra) } }
+        return try result.get()
+    }
+
+    static func runBlocking(_ binary: String, _ args: [String], home: String, stdin: String?, env extra: [String: String]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = args
@@ -57,16 +62,16 @@ struct KetchctlProcessTests {
         defer { Task { await server.shutdown() } }
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, Self.secretText)
-            let login = try Self.run(["login", "-s", "127.0.0.1", "-p", "\(endpoint.port)", "--secret-file", secret], home: home)
+            let login = try await Self.run(["login", "-s", "127.0.0.1", "-p", "\(endpoint.port)", "--secret-file", secret], home: home)
             #expect(login.status == 0, "\(login.stderr)")
             #expect(login.stdout == "logged in to 127.0.0.1:\(endpoint.port)\n")
             let saved = try String(contentsOfFile: home + "/.ketchctl.d/config", encoding: .utf8)
             #expect(saved.contains(secret) && !saved.contains(Self.secretText))
 
-            let get = try Self.run(["get", "server"], home: home)
+            let get = try await Self.run(["get", "server"], home: home)
             #expect(get.status == 0, "\(get.stderr)")
             #expect(get.stdout == "data:\n- attributes:\n    name: server1\n  id: id-1\n  type: server\n")
-            let json = try Self.run(["get", "server", "-o", "json"], home: home)
+            let json = try await Self.run(["get", "server", "-o", "json"], home: home)
             #expect(json.stdout.contains("\"type\" : \"server\""))
         }
     }
@@ -76,7 +81,7 @@ struct KetchctlProcessTests {
         defer { Task { await server.shutdown() } }
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, "a-different-secret-of-enough-length")
-            let run = try Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "get", "server"], home: home)
+            let run = try await Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "get", "server"], home: home)
             #expect(run.status != 0)
             #expect(run.stdout.isEmpty)
             #expect(run.stderr.split(separator: "\n").count == 1)
@@ -90,7 +95,7 @@ struct KetchctlProcessTests {
         await server.shutdown()
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, Self.secretText)
-            let run = try Self.run(["get", "server"], home: home,
+            let run = try await Self.run(["get", "server"], home: home,
                                    env: ["KETCH_API_SERVER": "127.0.0.1", "KETCH_API_PORT": "\(endpoint.port)", "KETCH_SECRET_FILE": secret])
             #expect(run.status != 0)
             #expect(run.stderr == "Error: unreachable: cannot reach 127.0.0.1:\(endpoint.port): connection refused; is ketch-node running there, and are the host and port right?\n")
@@ -102,7 +107,7 @@ struct KetchctlProcessTests {
         defer { Task { await server.shutdown() } }
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, Self.secretText)
-            let run = try Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "delete", "replica", "nope"], home: home)
+            let run = try await Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "delete", "replica", "nope"], home: home)
             #expect(run.status != 0)
             #expect(run.stderr == "Error: not-found: no replica named nope\n")
         }
@@ -113,7 +118,7 @@ struct KetchctlProcessTests {
         defer { Task { await server.shutdown() } }
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, Self.secretText)
-            let run = try Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "failover", "mydb1"], home: home)
+            let run = try await Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "failover", "mydb1"], home: home)
             #expect(run.status == 0)
             #expect(run.stderr == "closing epoch of mydb1\npromoting\n")
             #expect(run.stdout == "failed over mydb1\n")
@@ -124,7 +129,7 @@ struct KetchctlProcessTests {
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, Self.secretText)
             // Port 1: nothing listens; a bad spec must fail before any connection attempt.
-            let bad = try Self.run(["--api-server", "127.0.0.1", "--api-port", "1", "--secret-file", secret, "create", "replica", "-f", "-"],
+            let bad = try await Self.run(["--api-server", "127.0.0.1", "--api-port", "1", "--secret-file", secret, "create", "replica", "-f", "-"],
                                    home: home, stdin: "data:\n- attributes: {name: mydb1}\n  type: replica\n")
             #expect(bad.status != 0)
             #expect(bad.stderr == "Error: bad-spec: standard input: missing field data[0].attributes.quorumGroupSize\n")
@@ -134,7 +139,7 @@ struct KetchctlProcessTests {
         try await withTemporaryHome { home in
             let secret = Self.writeSecret(home, Self.secretText)
             let sample = KetchctlSpecTests.sampleURL.path
-            let good = try Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "create", "replica", "-f", sample], home: home)
+            let good = try await Self.run(["--api-server", "127.0.0.1", "--api-port", "\(endpoint.port)", "--secret-file", secret, "create", "replica", "-f", sample], home: home)
             #expect(good.status == 0, "\(good.stderr)")
             #expect(good.stdout == "done\n")
         }
