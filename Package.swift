@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "ketchctl", targets: ["ketchctl"]),
         .executable(name: "ketch-tui", targets: ["ketch-tui"]),
         .executable(name: "ketch-sim", targets: ["ketch-sim"]),
+        .executable(name: "ketch-fence", targets: ["ketch-fence"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -58,6 +59,7 @@ let package = Package(
             "KetchConsole", "KetchWire", "KetchShared", "CNCurses",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "ketch-fence"),
         .executableTarget(name: "ketch-sim", dependencies: [
             "KetchSimulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

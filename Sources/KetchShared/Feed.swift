@@ -22,3 +22,24 @@ public enum FeedMessage: Hashable, Codable, Sendable {
         }
     }
 }
+
+extension NodeStatus {
+    /// Applies one feed delta: how a console keeps its copy of a member's status current
+    /// between snapshots. Upserts keep an item's position; new items go last.
+    /// `maxEvents` bounds the event list (oldest dropped), as the node bounds its own.
+    public mutating func apply(_ delta: FeedDelta, maxEvents: Int = 1000) {
+        switch delta {
+        case .member(let m):
+            if let i = members.firstIndex(where: { $0.server == m.server }) { members[i] = m } else { members.append(m) }
+        case .memberRemoved(let id):
+            members.removeAll { $0.server == id }
+        case .replica(let r):
+            if let i = replicas.firstIndex(where: { $0.replica == r.replica }) { replicas[i] = r } else { replicas.append(r) }
+        case .replicaRemoved(let id):
+            replicas.removeAll { $0.replica == id }
+        case .event(let e):
+            events.append(e)
+            if events.count > maxEvents { events.removeFirst(events.count - maxEvents) }
+        }
+    }
+}
