@@ -90,7 +90,8 @@ public struct ClusterModel: Hashable, Sendable {
             if feed.checkGap(at: time.monotonic) { actions.append(.resubscribe(endpoint: endpoint)) }
             if feed.checkSilence(at: time.monotonic, limit: Self.silenceLimit) {
                 changed = true
-                let heard = feed.lastHeard == nil ? "never reached" : "silent for \(Self.silenceLimit.milliseconds / 1000)s"
+                var heard = feed.lastHeard == nil ? "never reached" : "silent for \(Self.silenceLimit.milliseconds / 1000)s"
+                if let why = feed.lastError { heard += ": " + why }
                 record(EventEntry(atUnixMs: time.wallUnixMs, kind: .membership, replica: nil,
                                   text: "\(endpoint) unreachable (\(heard))", source: "console"))
             }

@@ -239,6 +239,7 @@ extension ConsoleModel {
             switch form.validate() {
             case .failure(let errors):
                 form.errors = errors.fields
+                form.failure = errors.general
                 if let first = fields.first(where: { errors.fields[$0] != nil }) { form.focus = first }
             case .success(let spec):
                 let id = takeRequestID()

@@ -47,7 +47,10 @@ extension ConsoleRenderer {
                 let t = linkText(m.link, lastHeard: m.lastHeard)
                 return [t]
             default:
-                if m.holdings.isEmpty { return [("-", .dim)] }
+                if m.holdings.isEmpty {
+                    if case .unreachable(_, let why?) = m.link { return [(why, .dim)] }
+                    return [("-", .dim)]
+                }
                 var spans: Spans = []
                 for h in m.holdings {
                     spans.append((h.database + ":", .plain))

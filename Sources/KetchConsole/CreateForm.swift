@@ -22,7 +22,7 @@ public struct CreateForm: Hashable, Sendable {
         public var hint: String {
             switch self {
             case .specPath: "path to a spec file; Enter loads it"
-            case .name: "database name: letters, digits, _"
+            case .name: "a-z, 0-9, _ (like mydb1)"
             case .quorumGroupSize: "1, 3, 5 or 7"
             case .port: "service port, 1-65535"
             case .closedPort: "port while closed, not the service port"
@@ -75,8 +75,12 @@ public struct CreateForm: Hashable, Sendable {
         let name = self[.name].trimmed
         if name.isEmpty {
             errors[.name] = "name is required"
-        } else if !Self.isIdentifier(name) {
-            errors[.name] = "use letters, digits and _ (not starting with a digit), at most 63"
+        } else if name.utf8.count > ReplicaSpec.maxNameBytes {
+            errors[.name] = "at most \(ReplicaSpec.maxNameBytes) bytes"
+        } else if !ReplicaSpec.isLowercaseIdentifier(name) {
+            errors[.name] = "use a-z, 0-9 and _, starting with a letter or _ (like mydb1)"
+        } else if ReplicaSpec.reservedNames.contains(name) {
+            errors[.name] = "'\(name)' is reserved by Postgres"
         }
         let size = Int(self[.quorumGroupSize].trimmed)
         if size == nil || ![1, 3, 5, 7].contains(size!) {
@@ -93,15 +97,24 @@ public struct CreateForm: Hashable, Sendable {
         let user = self[.username].trimmed
         if user.isEmpty {
             errors[.username] = "user is required"
+        } else if user.hasPrefix("pg_") {
+            errors[.username] = "pg_ names are reserved by Postgres"
         } else if !Self.isIdentifier(user) {
             errors[.username] = "use letters, digits and _ (not starting with a digit), at most 63"
         }
         if self[.password].isEmpty { errors[.password] = "password is required" }
         let home = self[.homeServer].trimmed
         guard errors.isEmpty, let size, let port, let closed else { return .failure(CreateFormErrors(fields: errors)) }
-        return .success(ReplicaSpec(name: name, quorumGroupSize: size,
+        let spec = ReplicaSpec(name: name, quorumGroupSize: size,
                                     dbConfig: .init(username: user, password: self[.password], port: port, closedPort: closed),
-                                    asyncMembers: asyncMembers, homeServer: home.isEmpty ? nil : home))
+                               asyncMembers: asyncMembers, homeServer: home.isEmpty ? nil : home)
+        // The same rules the node applies, so the form never sends what the node would refuse.
+        do throws(ErrorReply) {
+            try spec.validate()
+        } catch {
+            return .failure(CreateFormErrors(fields: [:], general: error.message))
+        }
+        return .success(spec)
     }
 
     static func isIdentifier(_ s: String) -> Bool {
@@ -119,9 +132,13 @@ public struct CreateForm: Hashable, Sendable {
 /// Why the form cannot be sent: one message per bad field.
 public struct CreateFormErrors: Error, Hashable, Sendable {
     public var fields: [CreateForm.Field: String]
+    /// A problem with the spec as a whole, found by the node's own rules.
+    public var general: String?
+    public init(fields: [CreateForm.Field: String], general: String? = nil) { self.fields = fields; self.general = general }
     public var code: String { "console.invalid-spec" }
     public var message: String {
-        CreateForm.Field.allCases.compactMap { f in fields[f].map { "\(f.label): \($0)" } }.joined(separator: "; ")
+        (CreateForm.Field.allCases.compactMap { f in fields[f].map { "\(f.label): \($0)" } } + [general].compactMap { $0 })
+            .joined(separator: "; ")
     }
 }
 

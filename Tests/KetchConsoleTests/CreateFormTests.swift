@@ -17,8 +17,10 @@ import Testing
 
     @Test(arguments: [
         (CreateForm.Field.name, "", "name is required"),
-        (.name, "1db", "use letters"),
-        (.name, "my-db", "use letters"),
+        (.name, "1db", "use a-z"),
+        (.name, "my-db", "use a-z"),
+        (.name, "MyDB", "use a-z"),
+        (.name, "postgres", "reserved"),
         (.name, String(repeating: "a", count: 64), "at most 63"),
         (.quorumGroupSize, "4", "1, 3, 5 or 7"),
         (.quorumGroupSize, "x", "1, 3, 5 or 7"),
@@ -28,6 +30,7 @@ import Testing
         (.closedPort, "5432", "differ from the service port"),
         (.closedPort, "abc", "1 to 65535"),
         (.username, "", "user is required"),
+        (.username, "pg_owner", "reserved"),
         (.password, "", "password is required"),
     ])
     func badFieldsAreNamed(_ field: CreateForm.Field, _ value: String, _ message: String) {
