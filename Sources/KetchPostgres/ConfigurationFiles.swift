@@ -7,7 +7,7 @@ struct ConfigurationFiles {
         "listen_addresses", "port", "unix_socket_directories", "unix_socket_permissions", "cluster_name",
         "wal_level", "hot_standby", "max_wal_senders", "max_replication_slots", "wal_keep_size", "wal_log_hints",
         "synchronous_commit", "synchronous_standby_names", "primary_conninfo", "recovery_target_timeline",
-        "password_encryption",
+        "password_encryption", "wal_receiver_status_interval",
     ]
 
     var settings: PostgresSettings
@@ -35,6 +35,10 @@ struct ConfigurationFiles {
             "synchronous_standby_names = \(quote(settings.synchronousStandbys.setting))",
             "primary_conninfo = \(quote(primaryConninfo))",
             "recovery_target_timeline = 'latest'",
+            // A standby that has nothing new to flush reports its position only this often, and
+            // a commit held by synchronous_standby_names is released only by such a report: the
+            // default 10 s made re-opening writes take 10 s (see docs/postgres.md).
+            "wal_receiver_status_interval = '1s'",
             "password_encryption = 'scram-sha-256'",
             "log_line_prefix = '%m [%p] '",
         ]

@@ -63,6 +63,15 @@ extension PGConnection {
         }
     }
 
+    /// Writes a tiny WAL record so every standby receives, flushes and reports at once. After
+    /// `synchronous_standby_names` changes to name standbys that already hold the WAL of the
+    /// commits waiting on it, those commits are released by the standbys' next report; this makes
+    /// that report come within the WAL writer's delay (200 ms) instead of
+    /// `wal_receiver_status_interval`.
+    public func nudgeStandbys() throws {
+        try query("SELECT pg_logical_emit_message(false, 'ketch', 'nudge')")
+    }
+
     /// Current value of a setting (`SHOW`).
     public func setting(_ name: String) throws -> String? {
         try value("SELECT current_setting($1)", [name])

@@ -55,7 +55,10 @@ final class PostgresLab: @unchecked Sendable {
     }
 
     func admin(_ instance: PostgresInstance, port: Int) async throws -> PGConnection {
-        try await PGConnection.connect(instance.adminConnectionOptions(port: port))
+        var options = instance.adminConnectionOptions(port: port)
+        // A test that goes wrong fails within a minute instead of hanging on a held commit.
+        options.statementTimeoutMs = 60_000
+        return try await PGConnection.connect(options)
     }
 
     func cleanUp() async {

@@ -51,6 +51,15 @@ import Testing
                 #expect(error.code == .connectFailed)
                 #expect(error.message.contains("password authentication failed"))
             }
+            // Fencing ends client sessions; the client sees its connection gone.
+            #expect(try await admin.terminateClientSessions() == 1)
+            do {
+                try await user.query("SELECT 1")
+                Issue.record("a terminated session still answered")
+            } catch let error as PostgresError {
+                #expect(error.code == .connectionLost)
+            }
+            #expect(try await admin.value("SELECT 1") == "1")
             await user.close()
             await admin.close()
 
