@@ -39,6 +39,9 @@ public struct PostgresInstance: Sendable {
         self.replica = replica
     }
 
+    /// Whether `dataDirectory` holds a Postgres cluster (initialized or cloned).
+    public var isInitialized: Bool { PostgresFiles.exists(inData("PG_VERSION")) }
+
     private func path(_ name: String) -> String { (ketchDataDirectory as NSString).appendingPathComponent(name) }
     private var runner: ProgramRunner { ProgramRunner(tools: tools) }
 
@@ -167,7 +170,7 @@ public struct PostgresInstance: Sendable {
     public func writeConfiguration(_ settings: PostgresSettings, replication: ReplicationCredentials?) throws {
         try settings.validate()
         let account = try prepareKetchDirectory()
-        guard PostgresFiles.exists(path(replica.rawValue + "/PG_VERSION")) else {
+        guard isInitialized else {
             throw PostgresError(code: .notRunning, message: "\(dataDirectory) is not a Postgres data directory; initialize or clone it first")
         }
         if let replication { try writePassFile(replication, owner: account) }
@@ -331,8 +334,13 @@ public struct PostmasterInfo: Sendable, Equatable {
         status = lines.count > 7 && !lines[7].isEmpty ? lines[7] : nil
     }
 
-    /// Whether the process still exists (a stale file survives a crash).
-    public var isAlive: Bool { kill(pid, 0) == 0 || errno == EPERM }
+    /// Whether the process still exists and is a Postgres server: a stale file survives a
+    /// crash, and after a reboot its PID may belong to something else.
+    public var isAlive: Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return true }
+        return String(decoding: command, as: UTF8.self).contains("postgres")
+    }
 }
 
 /// libpq key/value connection strings.

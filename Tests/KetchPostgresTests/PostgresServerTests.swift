@@ -9,7 +9,16 @@ import Testing
         try await withLab { lab in
             let port = 25432
             let primary = try lab.instance(server: 1)
+            #expect(!primary.isInitialized)
             try await primary.initialize()
+            #expect(primary.isInitialized)
+            do {
+                try await primary.initialize()
+                Issue.record("initdb ran over existing data")
+            } catch let error as PostgresError {
+                #expect(error.code == .initdbFailed)
+                #expect(error.message.contains("set it aside"))
+            }
             let checksums = try String(contentsOfFile: primary.dataDirectory + "/PG_VERSION", encoding: .utf8)
             #expect(checksums.hasPrefix("15"))
             try primary.writeConfiguration(lab.settings(server: 1, port: port), replication: lab.replication)
