@@ -7,7 +7,7 @@ struct ConfigurationFiles {
         "listen_addresses", "port", "unix_socket_directories", "unix_socket_permissions", "cluster_name",
         "wal_level", "hot_standby", "max_wal_senders", "max_replication_slots", "wal_keep_size", "wal_log_hints",
         "synchronous_commit", "synchronous_standby_names", "primary_conninfo", "recovery_target_timeline",
-        "password_encryption", "wal_receiver_status_interval",
+        "password_encryption", "wal_receiver_status_interval", "recovery_init_sync_method",
     ]
 
     var settings: PostgresSettings
@@ -40,6 +40,10 @@ struct ConfigurationFiles {
             // default 10 s made re-opening writes take 10 s (see docs/postgres.md).
             "wal_receiver_status_interval = '1s'",
             "password_encryption = 'scram-sha-256'",
+            // Crash recovery (and the first start after pg_basebackup or pg_rewind) begins by
+            // syncing the data directory; one syncfs() instead of an fsync per file took that
+            // from about 5 s to well under one on the test machine.
+            "recovery_init_sync_method = syncfs",
             "log_line_prefix = '%m [%p] '",
         ]
         for name in settings.extra.keys.sorted() {

@@ -87,7 +87,7 @@ extension PGConnection {
         return rows.filter { $0.bool("ended") == true }.count
     }
 
-    /// Role, WAL positions and, on a primary, each standby's replication state and lag.
+    /// Role, WAL positions, and each standby streaming from this server with its state and lag.
     public func status() throws -> ServerStatus {
         let main = try query("""
             SELECT pg_is_in_recovery() AS recovering,
@@ -102,25 +102,24 @@ extension PGConnection {
             throw PostgresError(code: .badResult, message: "status query returned nothing on \(options)")
         }
         let current = main.lsn("current")
-        var standbys: [StandbyReplication] = []
-        if !recovering {
-            standbys = try query("""
-                SELECT application_name, client_addr::text AS client, state, sync_state,
-                       sent_lsn::text AS sent, write_lsn::text AS written, flush_lsn::text AS flushed,
-                       replay_lsn::text AS replayed,
-                       extract(epoch FROM write_lag)::float8 AS write_lag,
-                       extract(epoch FROM flush_lag)::float8 AS flush_lag,
-                       extract(epoch FROM replay_lag)::float8 AS replay_lag
-                FROM pg_stat_replication ORDER BY application_name, pid
-                """).rows.map { row in
-                StandbyReplication(
-                    applicationName: row["application_name"] ?? "", clientAddress: row["client"],
-                    state: row["state"] ?? "", syncState: row["sync_state"] ?? "",
-                    sentLSN: row.lsn("sent"), writeLSN: row.lsn("written"), flushLSN: row.lsn("flushed"),
-                    replayLSN: row.lsn("replayed"), writeLagSeconds: row.double("write_lag"),
-                    flushLagSeconds: row.double("flush_lag"), replayLagSeconds: row.double("replay_lag"),
-                    lagBytes: current.flatMap { current in row.lsn("replayed").map { current.bytes(since: $0) } })
-            }
+        // A standby can feed cascading standbys too; their lag is measured from what it received.
+        let reference = current ?? main.lsn("received")
+        let standbys = try query("""
+            SELECT application_name, client_addr::text AS client, state, sync_state,
+                   sent_lsn::text AS sent, write_lsn::text AS written, flush_lsn::text AS flushed,
+                   replay_lsn::text AS replayed,
+                   extract(epoch FROM write_lag)::float8 AS write_lag,
+                   extract(epoch FROM flush_lag)::float8 AS flush_lag,
+                   extract(epoch FROM replay_lag)::float8 AS replay_lag
+            FROM pg_stat_replication ORDER BY application_name, pid
+            """).rows.map { row in
+            StandbyReplication(
+                applicationName: row["application_name"] ?? "", clientAddress: row["client"],
+                state: row["state"] ?? "", syncState: row["sync_state"] ?? "",
+                sentLSN: row.lsn("sent"), writeLSN: row.lsn("written"), flushLSN: row.lsn("flushed"),
+                replayLSN: row.lsn("replayed"), writeLagSeconds: row.double("write_lag"),
+                flushLagSeconds: row.double("flush_lag"), replayLagSeconds: row.double("replay_lag"),
+                lagBytes: reference.flatMap { reference in row.lsn("replayed").map { reference.bytes(since: $0) } })
         }
         return ServerStatus(
             role: recovering ? .standby : .primary, timeline: main.int64("timeline"),

@@ -16,11 +16,12 @@ public struct StandbyReplication: Sendable, Equatable, Codable {
     public var writeLagSeconds: Double?
     public var flushLagSeconds: Double?
     public var replayLagSeconds: Double?
-    /// The primary's current LSN minus the standby's replay LSN.
+    /// The sending server's current LSN (received LSN on a cascading standby) minus the
+    /// standby's replay LSN.
     public var lagBytes: Int64?
 }
 
-/// A snapshot of one server: its role, WAL positions, and (on a primary) its standbys.
+/// A snapshot of one server: its role, WAL positions, and the standbys streaming from it.
 public struct ServerStatus: Sendable, Equatable, Codable {
     public enum Role: String, Sendable, Codable { case primary, standby }
     public var role: Role

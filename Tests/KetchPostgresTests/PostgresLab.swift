@@ -82,7 +82,13 @@ struct LabError: Error, CustomStringConvertible {
 }
 
 /// Runs `body` with a fresh lab and always cleans up, also when `body` throws.
+///
+/// The addresses and ports are fixed, so two checkouts running this suite at once (a helper's
+/// worktree and main) would take each other's ports: a lock file shared by all of them makes
+/// the labs take turns.
 func withLab(_ body: (PostgresLab) async throws -> Void) async throws {
+    let lock = try await MachineLock.acquire("/tmp/ketch-postgres-tests.lock", deadline: .seconds(900))
+    defer { lock.release() }
     let lab = try PostgresLab()
     do {
         try await body(lab)
@@ -91,6 +97,31 @@ func withLab(_ body: (PostgresLab) async throws -> Void) async throws {
         throw error
     }
     await lab.cleanUp()
+}
+
+/// An exclusive `flock` on a file, polled so that waiting never blocks a cooperative thread.
+struct MachineLock {
+    private let fd: Int32
+
+    static func acquire(_ path: String, deadline: Duration) async throws -> MachineLock {
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { throw LabError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        let clock = ContinuousClock()
+        let start = clock.now
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard clock.now - start < deadline else {
+                close(fd)
+                throw LabError("another run of KetchPostgresTests held \(path) for \(deadline); is one stuck?")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return MachineLock(fd: fd)
+    }
+
+    func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
 }
 
 /// Polls `condition` until it holds or `deadline` passes; returns the time it took.

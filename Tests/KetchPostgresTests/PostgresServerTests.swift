@@ -179,6 +179,23 @@ import Testing
             let flowing = try await writer.query("INSERT INTO t VALUES (3, 'flowing')")
             #expect(flowing.notices.isEmpty)
 
+            // A third copy streams from server 1, then is re-pointed at server 2 by a reload alone
+            // (cascading while server 2 is a standby, following its new timeline after promotion).
+            let third = try lab.instance(server: 3)
+            var thirdSettings = lab.settings(server: 3, port: port, upstream: (1, port))
+            try await third.baseBackup(from: UpstreamServer(host: "127.0.3.1", port: port), replication: lab.replication, settings: thirdSettings)
+            try await lab.start(third)
+            try await waitUntil("server 3 streaming from server 1") {
+                try await admin1.status().standby("s3")?.state == "streaming"
+            }
+            let thirdPID = third.postmaster()?.pid
+            thirdSettings.upstream = UpstreamServer(host: "127.0.3.2", port: port)
+            try await third.apply(thirdSettings, replication: lab.replication)
+            try await waitUntil("server 3 streaming from server 2") {
+                try await admin2.status().standby("s3")?.state == "streaming"
+            }
+            #expect(third.postmaster()?.pid == thirdPID)
+
             // Promote server 2; server 1 keeps running alone and takes a write server 2 never sees.
             try await second.promote()
             #expect(try await admin2.isInRecovery() == false)
@@ -208,6 +225,13 @@ import Testing
             }
             let ids = try await reader1.query("SELECT id FROM t ORDER BY id").rows.compactMap { $0["id"] }
             #expect(ids == ["1", "2", "3", "5"])
+            let reader3 = try await PGConnection.connect(ConnectionOptions(host: "127.0.3.3", port: port, user: "myuser", database: "mydb1", password: "pw1"))
+            try await waitUntil("row 5 on server 3") {
+                try await reader3.value("SELECT count(*) FROM t WHERE id = 5") == "1"
+            }
+            #expect(try await reader3.query("SELECT id FROM t ORDER BY id").rows.compactMap { $0["id"] } == ["1", "2", "3", "5"])
+            #expect(third.postmaster()?.pid == thirdPID)
+            await reader3.close()
             #expect(try await reader1.isInRecovery())
             do {
                 try await reader1.query("INSERT INTO t VALUES (6, 'on a standby')")
