@@ -128,8 +128,25 @@ actor ReplicaDatabase {
     private func runLogged(_ action: DatabaseAction) async {
         guard !stopped else { return }
         logger.info("database: \(action)")
-        do { try await run(action) } catch { fail(error, doing: "\(action)") }
+        // A copy is often asked to clone or follow a primary whose Postgres is still starting
+        // (Step 5 runs while the primary initialises): retry those for a while before failing.
+        let retries: Int
+        switch action {
+        case .clone, .follow: retries = Self.copyRetries
+        default: retries = 0
+        }
+        var attempt = 0
+        while true {
+            do { try await run(action); return } catch {
+                attempt += 1
+                guard attempt <= retries, !stopped, !Task.isCancelled else { fail(error, doing: "\(action)"); return }
+                logger.notice("database: \(action) failed (attempt \(attempt)), retrying: \(error)")
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+            }
+        }
     }
+
+    static let copyRetries = 60
 
     private func run(_ action: DatabaseAction) async throws {
         switch action {
@@ -293,11 +310,18 @@ actor ReplicaDatabase {
         state = "stopped"
     }
 
+    /// A graceful node stop: close to clients, stop Postgres (data kept), stop the watchdog.
     func shutdown() async {
         pollTask?.cancel()
         for w in workers { w.cancel() }
         ordered.continuation.finish()
         urgent.continuation.finish()
+        stopped = true
+        if instance.postmaster()?.isAlive == true {
+            try? await close(reason: "node stopping")
+            try? await closeAdmin()
+            try? await instance.stop(mode: .fast, timeout: .seconds(20))
+        }
         try? await closeAdmin()
         leaseGuard.stopWatchdog()
     }
