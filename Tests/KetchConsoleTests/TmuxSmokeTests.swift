@@ -21,8 +21,9 @@ import Testing
                 \(TmuxSmokeTests.binary) --members \(members) --secret-file \(secret.path); echo KETCH_TUI_EXIT=$?; \
                 stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo STTY_DONE; sleep 600
                 """
+            // No pipe for new-session: a tmux server it starts would hold the pipe open forever.
             try TmuxSmokeTests.tmux(["new-session", "-d", "-s", name, "-x", "100", "-y", "30",
-                                     "env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "sh", "-c", script])
+                                     "env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "sh", "-c", script], capture: false)
         }
         deinit {
             _ = try? TmuxSmokeTests.tmux(["kill-session", "-t", name])
@@ -50,19 +51,28 @@ import Testing
     }
 
     @discardableResult
-    static func tmux(_ args: [String]) throws -> String { try run("/usr/bin/tmux", args) }
+    static func tmux(_ args: [String], capture: Bool = true) throws -> String { try run("/usr/bin/tmux", args, capture: capture) }
 
-    static func run(_ path: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    /// posix_spawn and waitpid rather than Foundation's Process, whose child reaping stalled here
+    /// when the first `tmux` call started a server. Output goes through a file, never a pipe that
+    /// a daemon could inherit and hold open.
+    static func run(_ path: String, _ args: [String], capture: Bool = true) throws -> String {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("ketch-console-smoke-out-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, capture ? out.path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return capture ? ((try? String(contentsOf: out, encoding: .utf8)) ?? "") : ""
     }
 
     static var ready: Bool {
