@@ -26,6 +26,9 @@ extension KetchCore {
         if !st.progress.replicated {
             guard replicate(&st, now: now) else { return }
         }
+        if !st.record.epochOpen && !st.record.epoch.quorumGroup.allSatisfy({ st.progress.setupAcks.contains($0) && ($0 == me || st.progress.createAcks.contains($0)) }) {
+            announce(&st, now: now)
+        }
         // Question 6: no lease for this epoch → Step 6.
         let target = LeaseTarget(epoch: st.record.epoch.id, successor: nil, group: st.record.epoch.quorumGroup)
         guard runProposer(&st, target: target, now: now) else { return }
@@ -190,22 +193,40 @@ extension KetchCore {
             st.syncSet = sync
             db(id, .setSynchronousStandbys(sync))
         }
-        if due(st, 5, now: now) {
-            st.progress.lastSent[5] = now
-            let create = ReplicaCreate(replica: id, source: me, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
-                                       dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
-                                       priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
-                                       spec: st.record.spec)
-            for s in epoch.quorumGroup where s != me && !st.progress.createAcks.contains(s) { send(.replicaCreate(create), to: s) }
-            let setup = EpochSetup(replica: id, source: me, epoch: epoch.id, prior: st.record.prior?.id)
-            for s in epoch.quorumGroup where !st.progress.setupAcks.contains(s) { send(.epochSetup(setup), to: s) }
+        if st.record.epochOpen && st.record.peerState == .inSync {
+            // Restarted primary of an open epoch: the members already have the epoch and stream
+            // synchronously; only the local database needed configuring again.
+            st.progress.replicated = true
+            return true
         }
+        announce(&st, now: now)
         let ready = others.allSatisfy { st.progress.createAcks.contains($0) && st.caughtUp.contains($0) }
             && st.progress.setupAcks.count >= epoch.quorum
         guard ready else { return false }
         st.progress.replicated = true
         note(id, epoch.id, "Step 5: data quorum caught up")
         return true
+    }
+
+    /// Step 5's messages: Replica Create to the members and Epoch Setup to the acceptors,
+    /// repeated until every member of the group has answered both (Step 9 needs all of them).
+    private mutating func announce(_ st: inout ReplicaState, now: Instant) {
+        let me = config.server
+        let id = st.record.replica
+        let epoch = st.record.epoch
+        guard due(st, 5, now: now) else { return }
+        st.progress.lastSent[5] = now
+        let create = ReplicaCreate(replica: id, source: me, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
+                                   dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
+                                   priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
+                                   spec: st.record.spec)
+        // Data members that answered but do not stream from us yet get it again: a stale
+        // Create from another server may have pointed them elsewhere.
+        for s in epoch.quorumGroup where s != me && (!st.progress.createAcks.contains(s) || (epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s))) {
+            send(.replicaCreate(create), to: s)
+        }
+        let setup = EpochSetup(replica: id, source: me, epoch: epoch.id, prior: st.record.prior?.id)
+        for s in epoch.quorumGroup where !st.progress.setupAcks.contains(s) { send(.epochSetup(setup), to: s) }
     }
 
     /// Step 7.
@@ -240,8 +261,16 @@ extension KetchCore {
         let id = st.record.replica
         let group = st.record.epoch.quorumGroup
         let m = EpochRequest(replica: id, source: config.server, epoch: st.record.epoch.id)
+        if st.progress.openStarted == nil { st.progress.openStarted = now }
         sendEach(&st, step: 9, to: group, except: st.progress.openAcks, now: now, .epochOpen(m))
-        guard group.allSatisfy({ st.progress.openAcks.contains($0) }) else { return false }
+        guard group.allSatisfy({ st.progress.openAcks.contains($0) }) else {
+            // Question 9: unable to open (a member is gone or holds a newer setup): start again
+            // from Step 1 with this epoch as the prior.
+            if let started = st.progress.openStarted, now >= started + config.leaseDuration, st.record.prior == nil {
+                startEpoch(&st, now: now, why: "Question 9: could not open at \(group.filter { !st.progress.openAcks.contains($0) }.map(\.short).joined(separator: ","))")
+            }
+            return false
+        }
         st.progress.opened = true
         if !st.record.epochOpen {
             st.record.epochOpen = true

@@ -8,6 +8,7 @@ struct Progress {
     var replicated = false
     /// Step 9 completed in this process while holding the lease.
     var opened = false
+    var openStarted: Instant?
     var closeAcks: Set<ServerID> = []
     var setupAcks: Set<ServerID> = []
     var createAcks: Set<ServerID> = []

@@ -123,7 +123,10 @@ extension Simulation {
             result.reads += 1
             report(checker.read(replica: id, server: i, log: servers[i].databases[id]!.log))
         }
-        if healed, livenessStart != nil { checker.livenessServed.insert(id) }
+        if healed, livenessStart != nil, recovered(id) {
+            checker.livenessServed.insert(id)
+            if livenessDone { recoveredAt = now }
+        }
     }
 
     mutating func injectFault() {

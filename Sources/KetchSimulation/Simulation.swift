@@ -64,6 +64,7 @@ public struct Simulation {
     let traceBuffer = TraceBuffer()
     var livenessStart: Int64?
     var healed = false
+    var recoveredAt: Int64?
     let tickNs: Int64 = 100_000_000
     let leaseDuration = Span.seconds(3)
 
@@ -152,15 +153,24 @@ public struct Simulation {
         }
         if result.violations.isEmpty && !livenessDone {
             let missing = replicaIDs.filter { !checker.livenessServed.contains($0) }
-            violate("liveness", "after healing at \(config.safetySeconds)s no primary served \(missing.map(\.rawValue).joined(separator: ",")) within \(config.livenessBoundSeconds)s")
+            violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
         }
         result.simulatedNs = now
+        result.recoveryMs = livenessStart.map { (recoveredAt ?? now) - $0 }.map { $0 / 1_000_000 }
         result.trace = traceBuffer.lines
         result.ackedWrites = checker.acked.values.reduce(0) { $0 + $1.count }
         return result
     }
 
     var livenessDone: Bool { healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) } }
+
+    /// After healing: the replica is served and its group is back at its target size.
+    func recovered(_ id: ReplicaID) -> Bool {
+        servers.contains { s in
+            guard let core = s.core, core.isServing(id), let rec = core.replicaRecords[id] else { return false }
+            return rec.epoch.quorumGroup.count == checker.groupSize[id]
+        }
+    }
 
     mutating func violate(_ invariant: String, _ message: String) {
         result.violations.append(Violation(invariant: invariant, message: message, step: result.steps, atMs: now / 1_000_000))
