@@ -3,6 +3,9 @@ import KetchCore
 import KetchPostgres
 import KetchShared
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Carries out the core's database actions for one replica's copy on this server, one at a time,
 /// and tells the node what happened (as `DatabaseReport`s fed back to the core).
@@ -30,9 +33,10 @@ actor ReplicaDatabase {
     private var admin: PGConnection?
     /// Actions in the order the core gave them; fence and lease extension go on their own
     /// stream so they never wait behind a long clone or rewind.
-    private nonisolated let ordered: (stream: AsyncStream<DatabaseAction>, continuation: AsyncStream<DatabaseAction>.Continuation)
+    private nonisolated let ordered = ActionQueue()
     private nonisolated let urgent: (stream: AsyncStream<DatabaseAction>, continuation: AsyncStream<DatabaseAction>.Continuation)
     private var workers: [Task<Void, Never>] = []
+
     private var pollTask: Task<Void, Never>?
     /// Short words for `get dbmgr` and the feed: stopped, initialising, cloning, standby, primary,
     /// open, fenced, rewinding, failed.
@@ -65,7 +69,6 @@ actor ReplicaDatabase {
         self.logger = logger
         self.settings = PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
                                          synchronousStandbys: .holdWrites, extra: Self.closedExtra)
-        self.ordered = AsyncStream.makeStream(of: DatabaseAction.self)
         self.urgent = AsyncStream.makeStream(of: DatabaseAction.self)
     }
 
@@ -73,7 +76,8 @@ actor ReplicaDatabase {
     nonisolated func performSoon(_ action: DatabaseAction) {
         switch action {
         case .fence, .extendLease: urgent.continuation.yield(action)
-        default: ordered.continuation.yield(action)
+        default:
+            ordered.push(action)
         }
     }
 
@@ -97,12 +101,14 @@ actor ReplicaDatabase {
 
     private func startWorkers(resuming: Bool) {
         guard workers.isEmpty else { return }
-        let ordered = self.ordered.stream, urgent = self.urgent.stream
+        let ordered = self.ordered, urgent = self.urgent.stream
         workers.append(Task { [weak self] in
             if resuming { await self?.resume() }
-            for await action in ordered {
-                guard let self else { return }
-                await self.runLogged(action)
+            for await _ in ordered.wakeups {
+                while let action = ordered.pop() {
+                    guard let self else { return }
+                    await self.runLogged(action)
+                }
             }
         })
         workers.append(Task { [weak self] in
@@ -139,6 +145,10 @@ actor ReplicaDatabase {
         while true {
             do { try await run(action); return } catch {
                 attempt += 1
+                if ordered.count > 0 {
+                    logger.notice("database: \(action) abandoned for a newer action after: \(error)")
+                    return
+                }
                 guard attempt <= retries, !stopped, !Task.isCancelled else { fail(error, doing: "\(action)"); return }
                 logger.notice("database: \(action) failed (attempt \(attempt)), retrying: \(error)")
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
@@ -186,12 +196,20 @@ actor ReplicaDatabase {
 
     private func clone(from source: ServerID) async throws {
         guard let host = await address(source) else { throw NodeError("unknown-server", "no address known for server \(source.short)") }
+        if following == source, hasData, await streams(from: host, within: 0) {
+            await report(.following(replica, primary: source))
+            return
+        }
+        try requireReachable(host, source)
         state = "cloning"
         try await closeAdmin()
         try await instance.stop(mode: .immediate)
-        if FileManager.default.fileExists(atPath: instance.dataDirectory) {
+        if hasData {
             let aside = try instance.setAside()
             logger.notice("old copy set aside before clone", metadata: ["path": .string(aside)])
+        } else if FileManager.default.fileExists(atPath: instance.dataDirectory) {
+            // What an interrupted pg_basebackup left: not data anyone wrote, safe to clear.
+            try FileManager.default.removeItem(atPath: instance.dataDirectory)
         }
         settings = closedSettings(upstream: UpstreamServer(host: host, port: spec.dbConfig.port))
         try await instance.baseBackup(from: UpstreamServer(host: host, port: spec.dbConfig.port), replication: replication, settings: settings)
@@ -207,6 +225,11 @@ actor ReplicaDatabase {
     private func follow(_ primary: ServerID) async throws {
         guard let host = await address(primary) else { throw NodeError("unknown-server", "no address known for server \(primary.short)") }
         guard hasData else { return try await clone(from: primary) }
+        if following == primary, await streams(from: host, within: 0) {
+            await report(.following(replica, primary: primary))
+            return
+        }
+        try requireReachable(host, primary)
         let upstream = UpstreamServer(host: host, port: spec.dbConfig.port)
         let running = instance.postmaster()?.isAlive == true
         var wasPrimary = !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal")
@@ -239,15 +262,21 @@ actor ReplicaDatabase {
         await report(.following(replica, primary: primary))
     }
 
+    private func requireReachable(_ host: String, _ server: ServerID) throws {
+        guard acceptsConnections(host: host, port: spec.dbConfig.port) else {
+            throw NodeError("source-unreachable", "Postgres of server \(server.short) at \(host):\(spec.dbConfig.port) does not accept connections; this copy is left as it is")
+        }
+    }
+
     private func streams(from host: String, within seconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        repeat {
             if let c = try? await adminConnection(),
                let v = try? await c.value("SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'"), v == host {
                 return true
             }
-            try? await Task.sleep(nanoseconds: 100_000_000)
-        }
+            if seconds > 0 { try? await Task.sleep(nanoseconds: 100_000_000) }
+        } while Date() < deadline
         return false
     }
 
@@ -314,7 +343,7 @@ actor ReplicaDatabase {
     func shutdown() async {
         pollTask?.cancel()
         for w in workers { w.cancel() }
-        ordered.continuation.finish()
+        ordered.finish()
         urgent.continuation.finish()
         stopped = true
         if instance.postmaster()?.isAlive == true {
@@ -393,4 +422,45 @@ actor ReplicaDatabase {
         Task { await report(.failed(replica, message: "\(what): \(line)")) }
         Task { try? await self.closeAdmin() }
     }
+}
+
+/// Ordered actions waiting for the executor. The core repeats a request until it is
+/// acknowledged, so the same action can arrive many times in a row: consecutive duplicates
+/// collapse into one.
+final class ActionQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [DatabaseAction] = []
+    private let stream = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    var wakeups: AsyncStream<Void> { stream.stream }
+
+    func push(_ action: DatabaseAction) {
+        lock.withLock { if items.last != action { items.append(action) } }
+        stream.continuation.yield()
+    }
+
+    func pop() -> DatabaseAction? { lock.withLock { items.isEmpty ? nil : items.removeFirst() } }
+    var count: Int { lock.withLock { items.count } }
+    func finish() { stream.continuation.finish() }
+}
+
+/// Whether something accepts TCP connections at host:port within `timeoutMs`: checked before
+/// any step that would replace a copy, so an unreachable source never costs us our data.
+func acceptsConnections(host: String, port: Int, timeoutMs: Int32 = 1000) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+    guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return false }
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    if rc == 0 { return true }
+    guard errno == EINPROGRESS else { return false }
+    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+    guard poll(&pfd, 1, timeoutMs) == 1 else { return false }
+    var err: Int32 = 0
+    var len = socklen_t(MemoryLayout<Int32>.size)
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+    return err == 0
 }
