@@ -148,7 +148,6 @@ extension KetchCore {
         st.record.peerState = .catchUp
         st.record.epochOpen = false
         st.progress = Progress(epoch: chosen.id)
-        st.caughtUp = []
         persist(st.record)
         note(rec.replica, chosen.id, "Step 1-2: new epoch (\(why)) group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))] data quorum [\(chosen.dataQuorum.map(\.short).joined(separator: ","))] prior \(prior.id.short)")
     }
