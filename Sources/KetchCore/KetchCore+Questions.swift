@@ -81,6 +81,7 @@ extension KetchCore {
 
     /// Question 3 and Step 1.
     private mutating func considerReconfiguring(_ st: inout ReplicaState, now: Instant) {
+        guard membershipKnown else { return }
         let me = config.server
         let rec = st.record
         let missing = rec.epoch.quorumGroup.filter { !isHealthy($0) }
@@ -120,8 +121,15 @@ extension KetchCore {
             // only successor the prior epoch may now accept (PDF, Reliability).
             st.record.primary = me
             st.progress = Progress(epoch: rec.epoch.id)
+            // Step 7 already ran (peers are in-sync), so Step 5 is not repeated: the data quorum
+            // may include the dead primary. After Step 8, Question 3 replaces the dead member.
+            st.progress.replicated = true
             st.proposer = nil
             persist(st.record)
+            if !st.dbPrimary {
+                st.dbPrimary = true
+                db(rec.replica, .promote)
+            }
             note(rec.replica, rec.epoch.id, "taking over the unfinished epoch from \(rec.primary.short)")
             return
         }

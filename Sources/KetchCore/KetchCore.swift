@@ -104,9 +104,12 @@ public struct KetchCore: Sendable {
 
     /// Sorted healthy servers including this one, recomputed on each membership event.
     var healthyServers: [ServerID] = []
+    /// Question 3 waits for the first membership event: before it, everyone looks unresponsive.
+    var membershipKnown = false
 
     mutating func updateHealthy(_ view: [ServerID: Bool]) {
         healthy = view
+        membershipKnown = true
         var s = Set(view.filter { $0.value }.map(\.key))
         s.insert(config.server)
         healthyServers = s.sorted()
