@@ -40,6 +40,10 @@ extension KetchCore {
         if let prior = st.record.prior {
             guard revokePrior(&st, prior: prior, now: now) else { return }
         }
+        if st.progress.takeover {
+            startEpoch(&st, now: now, why: "finishing the epoch taken over from a dead primary")
+            return
+        }
         // Question 8: not open → Step 9 (Question 9, a member that never answers, shows up as an
         // unhealthy member in Question 3 and starts a new reconfiguration).
         if !st.record.epochOpen {
@@ -97,7 +101,10 @@ extension KetchCore {
             return
         }
         let asked = st.takeoverUntil.map { now < $0 } ?? false
-        guard asked || !isHealthy(rec.primary) else {
+        let seen = st.primarySeen ?? now
+        st.primarySeen = seen
+        let silent = now >= seen + config.leaseDuration * 3
+        guard asked || silent || !isHealthy(rec.primary) else {
             st.troubleSince = nil
             return
         }
@@ -122,8 +129,10 @@ extension KetchCore {
             st.record.primary = me
             st.progress = Progress(epoch: rec.epoch.id)
             // Step 7 already ran (peers are in-sync), so Step 5 is not repeated: the data quorum
-            // may include the dead primary. After Step 8, Question 3 replaces the dead member.
+            // may include the dead primary, and members still stream from it. This server only
+            // finishes Step 8 and then starts a fresh epoch (full Step 5) instead of opening.
             st.progress.replicated = true
+            st.progress.takeover = true
             st.proposer = nil
             persist(st.record)
             if !st.dbPrimary {
@@ -133,7 +142,8 @@ extension KetchCore {
             note(rec.replica, rec.epoch.id, "taking over the unfinished epoch from \(rec.primary.short)")
             return
         }
-        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : "primary \(rec.primary.short) unresponsive")
+        st.primarySeen = now
+        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : silent ? "primary \(rec.primary.short) silent" : "primary \(rec.primary.short) unresponsive")
     }
 
     /// Steps 1 and 2: choose the new epoch and persist it with its prior.

@@ -160,6 +160,9 @@ public struct KetchCore: Sendable {
     }
 
     private mutating func dispatch(_ message: KetchMessage, now: Instant) {
+        if let p = replicas[message.replica]?.record.primary, p == message.source {
+            replicas[message.replica]?.primarySeen = now
+        }
         switch message {
         case .leasePrepare, .leasePropose, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
             accept(message, now: now)
