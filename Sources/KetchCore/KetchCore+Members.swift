@@ -55,6 +55,11 @@ extension KetchCore {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
+        // Two members may both continue the same epoch; the lower server ID keeps it.
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, m.source > me {
+            send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
+            return
+        }
         if let old, old.record.epoch.id == m.epoch, old.record.primary == m.source {
             // A repeat: the primary does not see us streaming yet, so point the database again.
             let role = old.record.epoch.role(of: me, primary: m.source)
@@ -88,6 +93,7 @@ extension KetchCore {
         st.syncSet = nil
         st.standDownUntil = nil
         st.takeoverUntil = nil
+        st.primarySeen = now
         replicas[m.replica] = st
         persist(record)
         if holdsData { db(m.replica, hadData ? .follow(primary: m.source) : .clone(from: m.source)) }

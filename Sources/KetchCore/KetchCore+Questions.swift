@@ -40,6 +40,10 @@ extension KetchCore {
         if let prior = st.record.prior {
             guard revokePrior(&st, prior: prior, now: now) else { return }
         }
+        if st.progress.takeover {
+            startEpoch(&st, now: now, why: "finishing the epoch taken over from a dead primary")
+            return
+        }
         // Question 8: not open → Step 9 (Question 9, a member that never answers, shows up as an
         // unhealthy member in Question 3 and starts a new reconfiguration).
         if !st.record.epochOpen {
@@ -81,6 +85,7 @@ extension KetchCore {
 
     /// Question 3 and Step 1.
     private mutating func considerReconfiguring(_ st: inout ReplicaState, now: Instant) {
+        guard membershipKnown else { return }
         let me = config.server
         let rec = st.record
         let missing = rec.epoch.quorumGroup.filter { !isHealthy($0) }
@@ -96,7 +101,10 @@ extension KetchCore {
             return
         }
         let asked = st.takeoverUntil.map { now < $0 } ?? false
-        guard asked || !isHealthy(rec.primary) else {
+        let seen = st.primarySeen ?? now
+        st.primarySeen = seen
+        let silent = now >= seen + config.leaseDuration * 3
+        guard asked || silent || !isHealthy(rec.primary) else {
             st.troubleSince = nil
             return
         }
@@ -120,12 +128,22 @@ extension KetchCore {
             // only successor the prior epoch may now accept (PDF, Reliability).
             st.record.primary = me
             st.progress = Progress(epoch: rec.epoch.id)
+            // Step 7 already ran (peers are in-sync), so Step 5 is not repeated: the data quorum
+            // may include the dead primary, and members still stream from it. This server only
+            // finishes Step 8 and then starts a fresh epoch (full Step 5) instead of opening.
+            st.progress.replicated = true
+            st.progress.takeover = true
             st.proposer = nil
             persist(st.record)
+            if !st.dbPrimary {
+                st.dbPrimary = true
+                db(rec.replica, .promote)
+            }
             note(rec.replica, rec.epoch.id, "taking over the unfinished epoch from \(rec.primary.short)")
             return
         }
-        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : "primary \(rec.primary.short) unresponsive")
+        st.primarySeen = now
+        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : silent ? "primary \(rec.primary.short) silent" : "primary \(rec.primary.short) unresponsive")
     }
 
     /// Steps 1 and 2: choose the new epoch and persist it with its prior.
@@ -148,7 +166,6 @@ extension KetchCore {
         st.record.peerState = .catchUp
         st.record.epochOpen = false
         st.progress = Progress(epoch: chosen.id)
-        st.caughtUp = []
         persist(st.record)
         note(rec.replica, chosen.id, "Step 1-2: new epoch (\(why)) group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))] data quorum [\(chosen.dataQuorum.map(\.short).joined(separator: ","))] prior \(prior.id.short)")
     }
