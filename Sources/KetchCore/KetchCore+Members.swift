@@ -5,7 +5,7 @@ extension KetchCore {
         guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch) }
+        if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch) }
         replicas[r.replica] = st
         for (s, m) in proposes { send(m, to: s) }
     }
@@ -39,8 +39,9 @@ extension KetchCore {
     private mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID) {
         guard st.record.dataState == .inSync, epoch == st.record.epoch.id || epoch == st.record.prior?.id else { return }
         st.record.dataState = .catchUp
+        st.record.superseded = true
         persist(st.record)
-        note(st.record.replica, st.record.epoch.id, "epoch \(epoch.short) was revoked in favour of another successor; this copy is now catch-up")
+        note(st.record.replica, st.record.epoch.id, "epoch \(epoch.short) was revoked in favour of another successor or replaced; this copy is now catch-up")
     }
 
     /// Replica · Create (PDF Step 2/5 on a member): persist the epoch metadata and stream from the sender.
@@ -48,11 +49,21 @@ extension KetchCore {
         let me = config.server
         let reply = { (r: ProtocolRefusal?) in EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
         let old = replicas[m.replica]
-        if let old, m.epoch < old.record.epoch.id {
+        // Records only move forward, except a superseded one (a dead branch may carry a higher
+        // number than the live epoch).
+        if let old, m.epoch < old.record.epoch.id, !old.record.superseded {
+            send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
+            return
+        }
+        // Two members may both continue the same epoch; the lower server ID keeps it.
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, m.source > me {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
         if let old, old.record.epoch.id == m.epoch, old.record.primary == m.source {
+            // A repeat: the primary does not see us streaming yet, so point the database again.
+            let role = old.record.epoch.role(of: me, primary: m.source)
+            if old.record.hasData && (role == .sync || role == .async) { db(m.replica, .follow(primary: m.source)) }
             send(.replicaCreateReply(reply(nil)), to: m.source)
             return
         }
@@ -82,6 +93,7 @@ extension KetchCore {
         st.syncSet = nil
         st.standDownUntil = nil
         st.takeoverUntil = nil
+        st.primarySeen = now
         replicas[m.replica] = st
         persist(record)
         if holdsData { db(m.replica, hadData ? .follow(primary: m.source) : .clone(from: m.source)) }

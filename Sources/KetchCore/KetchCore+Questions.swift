@@ -26,6 +26,9 @@ extension KetchCore {
         if !st.progress.replicated {
             guard replicate(&st, now: now) else { return }
         }
+        if !st.record.epochOpen && !st.record.epoch.quorumGroup.allSatisfy({ st.progress.setupAcks.contains($0) && ($0 == me || st.progress.createAcks.contains($0)) }) {
+            announce(&st, now: now)
+        }
         // Question 6: no lease for this epoch → Step 6.
         let target = LeaseTarget(epoch: st.record.epoch.id, successor: nil, group: st.record.epoch.quorumGroup)
         guard runProposer(&st, target: target, now: now) else { return }
@@ -36,6 +39,10 @@ extension KetchCore {
         // Question 7: a prior epoch → Step 8.
         if let prior = st.record.prior {
             guard revokePrior(&st, prior: prior, now: now) else { return }
+        }
+        if st.progress.takeover {
+            startEpoch(&st, now: now, why: "finishing the epoch taken over from a dead primary")
+            return
         }
         // Question 8: not open → Step 9 (Question 9, a member that never answers, shows up as an
         // unhealthy member in Question 3 and starts a new reconfiguration).
@@ -78,6 +85,7 @@ extension KetchCore {
 
     /// Question 3 and Step 1.
     private mutating func considerReconfiguring(_ st: inout ReplicaState, now: Instant) {
+        guard membershipKnown else { return }
         let me = config.server
         let rec = st.record
         let missing = rec.epoch.quorumGroup.filter { !isHealthy($0) }
@@ -93,7 +101,10 @@ extension KetchCore {
             return
         }
         let asked = st.takeoverUntil.map { now < $0 } ?? false
-        guard asked || !isHealthy(rec.primary) else {
+        let seen = st.primarySeen ?? now
+        st.primarySeen = seen
+        let silent = now >= seen + config.leaseDuration * 3
+        guard asked || silent || !isHealthy(rec.primary) else {
             st.troubleSince = nil
             return
         }
@@ -117,12 +128,22 @@ extension KetchCore {
             // only successor the prior epoch may now accept (PDF, Reliability).
             st.record.primary = me
             st.progress = Progress(epoch: rec.epoch.id)
+            // Step 7 already ran (peers are in-sync), so Step 5 is not repeated: the data quorum
+            // may include the dead primary, and members still stream from it. This server only
+            // finishes Step 8 and then starts a fresh epoch (full Step 5) instead of opening.
+            st.progress.replicated = true
+            st.progress.takeover = true
             st.proposer = nil
             persist(st.record)
+            if !st.dbPrimary {
+                st.dbPrimary = true
+                db(rec.replica, .promote)
+            }
             note(rec.replica, rec.epoch.id, "taking over the unfinished epoch from \(rec.primary.short)")
             return
         }
-        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : "primary \(rec.primary.short) unresponsive")
+        st.primarySeen = now
+        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : silent ? "primary \(rec.primary.short) silent" : "primary \(rec.primary.short) unresponsive")
     }
 
     /// Steps 1 and 2: choose the new epoch and persist it with its prior.
@@ -145,7 +166,6 @@ extension KetchCore {
         st.record.peerState = .catchUp
         st.record.epochOpen = false
         st.progress = Progress(epoch: chosen.id)
-        st.caughtUp = []
         persist(st.record)
         note(rec.replica, chosen.id, "Step 1-2: new epoch (\(why)) group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))] data quorum [\(chosen.dataQuorum.map(\.short).joined(separator: ","))] prior \(prior.id.short)")
     }
@@ -190,22 +210,40 @@ extension KetchCore {
             st.syncSet = sync
             db(id, .setSynchronousStandbys(sync))
         }
-        if due(st, 5, now: now) {
-            st.progress.lastSent[5] = now
-            let create = ReplicaCreate(replica: id, source: me, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
-                                       dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
-                                       priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
-                                       spec: st.record.spec)
-            for s in epoch.quorumGroup where s != me && !st.progress.createAcks.contains(s) { send(.replicaCreate(create), to: s) }
-            let setup = EpochSetup(replica: id, source: me, epoch: epoch.id, prior: st.record.prior?.id)
-            for s in epoch.quorumGroup where !st.progress.setupAcks.contains(s) { send(.epochSetup(setup), to: s) }
+        if st.record.epochOpen && st.record.peerState == .inSync {
+            // Restarted primary of an open epoch: the members already have the epoch and stream
+            // synchronously; only the local database needed configuring again.
+            st.progress.replicated = true
+            return true
         }
+        announce(&st, now: now)
         let ready = others.allSatisfy { st.progress.createAcks.contains($0) && st.caughtUp.contains($0) }
             && st.progress.setupAcks.count >= epoch.quorum
         guard ready else { return false }
         st.progress.replicated = true
         note(id, epoch.id, "Step 5: data quorum caught up")
         return true
+    }
+
+    /// Step 5's messages: Replica Create to the members and Epoch Setup to the acceptors,
+    /// repeated until every member of the group has answered both (Step 9 needs all of them).
+    private mutating func announce(_ st: inout ReplicaState, now: Instant) {
+        let me = config.server
+        let id = st.record.replica
+        let epoch = st.record.epoch
+        guard due(st, 5, now: now) else { return }
+        st.progress.lastSent[5] = now
+        let create = ReplicaCreate(replica: id, source: me, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
+                                   dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
+                                   priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
+                                   spec: st.record.spec)
+        // Data members that answered but do not stream from us yet get it again: a stale
+        // Create from another server may have pointed them elsewhere.
+        for s in epoch.quorumGroup where s != me && (!st.progress.createAcks.contains(s) || (epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s))) {
+            send(.replicaCreate(create), to: s)
+        }
+        let setup = EpochSetup(replica: id, source: me, epoch: epoch.id, prior: st.record.prior?.id)
+        for s in epoch.quorumGroup where !st.progress.setupAcks.contains(s) { send(.epochSetup(setup), to: s) }
     }
 
     /// Step 7.
@@ -240,8 +278,16 @@ extension KetchCore {
         let id = st.record.replica
         let group = st.record.epoch.quorumGroup
         let m = EpochRequest(replica: id, source: config.server, epoch: st.record.epoch.id)
+        if st.progress.openStarted == nil { st.progress.openStarted = now }
         sendEach(&st, step: 9, to: group, except: st.progress.openAcks, now: now, .epochOpen(m))
-        guard group.allSatisfy({ st.progress.openAcks.contains($0) }) else { return false }
+        guard group.allSatisfy({ st.progress.openAcks.contains($0) }) else {
+            // Question 9: unable to open (a member is gone or holds a newer setup): start again
+            // from Step 1 with this epoch as the prior.
+            if let started = st.progress.openStarted, now >= started + config.leaseDuration, st.record.prior == nil {
+                startEpoch(&st, now: now, why: "Question 9: could not open at \(group.filter { !st.progress.openAcks.contains($0) }.map(\.short).joined(separator: ","))")
+            }
+            return false
+        }
         st.progress.opened = true
         if !st.record.epochOpen {
             st.record.epochOpen = true

@@ -29,8 +29,9 @@ extension KetchCore {
                 let role = rec.epoch.role(of: s, primary: rec.primary)
                 let data: DataState?
                 if s == config.server { data = rec.dataState }
-                else if rec.epoch.dataQuorum.contains(s) { data = rec.peerState }
+                else if rec.epoch.dataQuorum.contains(s) && rec.epoch.dataQuorum.contains(config.server) { data = rec.peerState }
                 else if role == .async { data = .catchUp }
+                else if rec.epoch.dataQuorum.contains(s) && rec.epochOpen { data = .inSync }
                 else { data = nil }
                 return ReplicaMemberStatus(server: s, role: role, dataState: data, postgres: s == config.server ? st.postgres : nil)
             }

@@ -46,6 +46,7 @@ public struct KetchCore: Sendable {
         for id in removed { replicas[id] = nil; acceptors[id] = nil }
         self.counters = counters
         self.nextBallot = counters.ballotReserved + 1
+        self.healthyServers = [config.server]
         if let b = boot, b.bootID == bootID {
             quietUntil = b.quietUntil
             bootRecordNeeded = false
@@ -71,7 +72,7 @@ public struct KetchCore: Sendable {
         case .received(_, let message, _):
             dispatch(message, now: now)
         case .membership(let view, _):
-            healthy = view
+            updateHealthy(view)
             for id in replicas.keys.sorted() { drive(id, now: now) }
         case .database(let report, _):
             database(report, now: now)
@@ -101,10 +102,17 @@ public struct KetchCore: Sendable {
 
     func isHealthy(_ s: ServerID) -> Bool { s == config.server || healthy[s] == true }
 
-    var healthyServers: [ServerID] {
-        var s = Set(healthy.filter { $0.value }.map(\.key))
+    /// Sorted healthy servers including this one, recomputed on each membership event.
+    var healthyServers: [ServerID] = []
+    /// Question 3 waits for the first membership event: before it, everyone looks unresponsive.
+    var membershipKnown = false
+
+    mutating func updateHealthy(_ view: [ServerID: Bool]) {
+        healthy = view
+        membershipKnown = true
+        var s = Set(view.filter { $0.value }.map(\.key))
         s.insert(config.server)
-        return s.sorted()
+        healthyServers = s.sorted()
     }
 
     mutating func send(_ message: KetchMessage, to server: ServerID) {
@@ -152,6 +160,9 @@ public struct KetchCore: Sendable {
     }
 
     private mutating func dispatch(_ message: KetchMessage, now: Instant) {
+        if let p = replicas[message.replica]?.record.primary, p == message.source {
+            replicas[message.replica]?.primarySeen = now
+        }
         switch message {
         case .leasePrepare, .leasePropose, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
             accept(message, now: now)

@@ -31,6 +31,10 @@ struct LeaseProposer {
     var notBefore: Instant = .zero
     /// Highest promise seen in a refusal: the next ballot must exceed it.
     var highestSeen: Ballot = .zero
+    /// Acceptors that no longer know the epoch. When a quorum of them say so, the epoch was
+    /// replaced by a newer one everywhere that matters and can never be leased again.
+    var unknownAt: Set<ServerID> = []
+    var epochGone: Bool { unknownAt.count >= target.quorum }
 
     init(target: LeaseTarget) { self.target = target }
 
@@ -57,6 +61,7 @@ struct LeaseProposer {
     /// Handles a prepare reply; returns the proposes to send when a quorum promised and nobody
     /// else holds an unexpired lease. The timer origin is `now`, read before sending.
     mutating func prepareReply(_ r: LeasePrepareReply, now: Instant, me: ServerID, timing: LeaseTiming, backoff: Span) -> [(ServerID, KetchMessage)] {
+        if r.refusal == .unknownEpoch, target.group.contains(r.source), r.ballot.server == me { unknownAt.insert(r.source) }
         guard case .preparing(let ballot, let started, var granted) = phase, r.ballot == ballot,
               target.group.contains(r.source) else { return [] }
         if let refusal = r.refusal {
@@ -70,6 +75,7 @@ struct LeaseProposer {
             notBefore = now + (r.acceptedRemaining ?? .zero) + backoff
             return []
         }
+        unknownAt.remove(r.source)
         granted.insert(r.source)
         guard granted.count >= target.quorum else {
             phase = .preparing(ballot: ballot, started: started, granted: granted)

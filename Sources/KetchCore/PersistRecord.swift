@@ -80,6 +80,9 @@ public struct ReplicaRecord: Hashable, Codable, Sendable {
     public var epochOpen: Bool
     /// This server holds a copy of the data (witnesses do not).
     public var hasData: Bool
+    /// An acceptor told us the epoch was revoked to another successor or replaced: the record
+    /// is a dead branch and the next Replica Create is accepted whatever its epoch number.
+    public var superseded: Bool = false
 
     public init(replica: ReplicaID, spec: ReplicaSpec, epoch: EpochInfo, prior: EpochInfo?, primary: ServerID,
                 dataState: DataState, peerState: DataState, epochOpen: Bool, hasData: Bool) {

@@ -8,6 +8,9 @@ struct Progress {
     var replicated = false
     /// Step 9 completed in this process while holding the lease.
     var opened = false
+    var openStarted: Instant?
+    /// This server took over the epoch from its dead primary: it must not open it.
+    var takeover = false
     var closeAcks: Set<ServerID> = []
     var setupAcks: Set<ServerID> = []
     var createAcks: Set<ServerID> = []
@@ -39,6 +42,9 @@ struct ReplicaState {
     var takeoverUntil: Instant?
     /// When a reconfiguration that another member should run was first seen as needed.
     var troubleSince: Instant?
+    /// Last time the record's primary showed it is at work here (lease rounds, epoch requests).
+    /// A primary that membership calls healthy but that stays silent is treated as unresponsive.
+    var primarySeen: Instant?
 
     init(record: ReplicaRecord) {
         self.record = record

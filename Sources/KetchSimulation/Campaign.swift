@@ -8,6 +8,8 @@ public struct Campaign {
         public var coreSteps = 0
         public var simulatedNs: Int64 = 0
         public var ackedWrites = 0
+        /// Longest time from healing to full recovery over the passing seeds.
+        public var maxRecoveryMs: Int64 = 0
     }
 
     public static func run(from first: UInt64, count: Int, mutation: Mutation = .none, stopAtFirstFailure: Bool = false,
@@ -22,6 +24,7 @@ public struct Campaign {
             summary.coreSteps += result.coreSteps
             summary.simulatedNs += result.simulatedNs
             summary.ackedWrites += result.ackedWrites
+            if result.passed { summary.maxRecoveryMs = max(summary.maxRecoveryMs, result.recoveryMs ?? 0) }
             progress(result)
             if !result.passed {
                 summary.failures.append(result)

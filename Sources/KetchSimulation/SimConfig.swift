@@ -43,7 +43,8 @@ public struct SimResult: Sendable {
     public var simulatedNs: Int64 = 0
     public var ackedWrites = 0
     public var reads = 0
-    public var failovers = 0
+    /// Milliseconds from healing to every replica served by a full-size group.
+    public var recoveryMs: Int64?
     public var trace: [String] = []
     public var shape = ""
     public var passed: Bool { violations.isEmpty }

@@ -26,9 +26,12 @@ public struct SimRandom: Sendable {
 }
 
 /// A binary min-heap keyed by (time, insertion order): ties pop in the order they were pushed,
-/// which keeps runs deterministic.
+/// which keeps runs deterministic. Elements live in a side table so the heap moves only small
+/// keys.
 struct EventQueue<Element> {
-    private var heap: [(time: Int64, order: UInt64, element: Element)] = []
+    private var heap: [(time: Int64, order: UInt64, slot: Int)] = []
+    private var slots: [Element?] = []
+    private var free: [Int] = []
     private var counter: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
@@ -36,7 +39,9 @@ struct EventQueue<Element> {
 
     mutating func push(_ time: Int64, _ element: Element) {
         counter += 1
-        heap.append((time, counter, element))
+        let slot: Int
+        if let f = free.popLast() { slots[f] = element; slot = f } else { slots.append(element); slot = slots.count - 1 }
+        heap.append((time, counter, slot))
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
@@ -58,10 +63,13 @@ struct EventQueue<Element> {
             heap.swapAt(i, m)
             i = m
         }
-        return (top.time, top.element)
+        let element = slots[top.slot]!
+        slots[top.slot] = nil
+        free.append(top.slot)
+        return (top.time, element)
     }
 
     private func less(_ a: Int, _ b: Int) -> Bool {
-        (heap[a].time, heap[a].order) < (heap[b].time, heap[b].order)
+        heap[a].time < heap[b].time || (heap[a].time == heap[b].time && heap[a].order < heap[b].order)
     }
 }

@@ -7,10 +7,14 @@ extension Simulation {
         for id in replicaIDs {
             guard let copy = servers[i].databases[id], copy.role == .primary, servers[i].machineUp else { continue }
             var caughtUp: [ServerID] = []
-            for (j, s) in servers.enumerated() where j != i && servers[j].machineUp && linked(i, j) && linked(j, i) {
-                if let other = s.databases[id], other.role == .standby(servers[i].id), other.log == copy.log { caughtUp.append(s.id) }
+            let me = servers[i].id
+            for j in servers.indices where j != i && servers[j].machineUp && linked(i, j) && linked(j, i) {
+                if let other = servers[j].databases[id], other.role == .standby(me), sameLog(other.log, copy.log) {
+                    caughtUp.append(servers[j].id)
+                }
             }
-            guard processUp(i) else { return }
+            guard processUp(i), lastReport[i]?[id] != caughtUp else { continue }
+            lastReport[i, default: [:]][id] = caughtUp
             feed(i, .database(.replication(id, caughtUp: caughtUp), now: localNow(i)))
         }
     }
@@ -19,12 +23,13 @@ extension Simulation {
     /// both links work, once that has held for the detection delay.
     mutating func updateMembership(_ i: Int) {
         var changed = false
-        for (j, s) in servers.enumerated() where j != i {
+        for j in servers.indices where j != i {
+            let sid = servers[j].id
             let truth = processUp(j) && linked(i, j) && linked(j, i)
-            let (last, since) = servers[i].truth[s.id] ?? (truth, now)
-            if last != truth { servers[i].truth[s.id] = (truth, now); continue }
-            if servers[i].view[s.id] != truth && now - since >= detectDelayNs {
-                servers[i].view[s.id] = truth
+            let (last, since) = servers[i].truth[sid] ?? (truth, now)
+            if last != truth { servers[i].truth[sid] = (truth, now); continue }
+            if servers[i].view[sid] != truth && now - since >= detectDelayNs {
+                servers[i].view[sid] = truth
                 changed = true
             }
         }
@@ -37,6 +42,7 @@ extension Simulation {
     /// Carries out one database action on the model.
     mutating func database(_ i: Int, _ c: DatabaseCommand) {
         let id = c.replica
+        replicationDirty = true
         var copy = servers[i].databases[id] ?? DatabaseCopy()
         trace("\(servers[i].id) db \(c)")
         switch c.action {
@@ -75,35 +81,45 @@ extension Simulation {
         servers[i].databases[id] = copy
     }
 
+    /// Values are unique and every log is a copy of a prefix of another plus its own appends, so
+    /// two logs with the same length and last value are equal.
+    func sameLog(_ a: [Int], _ b: [Int]) -> Bool { a.count == b.count && a.last == b.last }
+
     /// Streaming replication and commit acknowledgement, every 10 ms of real time.
     mutating func replicateAll() {
+        guard replicationDirty else { return }
+        replicationDirty = false
         for id in replicaIDs {
             for j in servers.indices where servers[j].machineUp {
-                guard let copy = servers[j].databases[id], case .standby(let p) = copy.role,
-                      let i = servers.firstIndex(where: { $0.id == p }), servers[i].machineUp, linked(i, j), linked(j, i),
-                      let source = servers[i].databases[id], source.role == .primary, copy.log != source.log else { continue }
+                guard case .standby(let p)? = servers[j].databases[id]?.role, let i = serverIndex[p], servers[i].machineUp,
+                      linked(i, j), linked(j, i), servers[i].databases[id]?.role == .primary else { continue }
+                let source = servers[i].databases[id]!.log
                 // Follow, rewinding whatever the primary does not have (pg_rewind).
-                servers[j].databases[id]!.log = source.log
+                if !sameLog(servers[j].databases[id]!.log, source) {
+                    servers[j].databases[id]!.log = source
+                    replicationDirty = true
+                }
             }
-            for i in servers.indices where servers[i].machineUp {
-                guard var copy = servers[i].databases[id], !copy.pending.isEmpty else { continue }
-                if !copy.isOpen(at: localNow(i)) {
-                    copy.pending = []
-                    servers[i].databases[id] = copy
+            for i in servers.indices where servers[i].machineUp && !(servers[i].databases[id]?.pending.isEmpty ?? true) {
+                if !servers[i].databases[id]!.isOpen(at: localNow(i)) {
+                    servers[i].databases[id]!.pending = []
                     continue
                 }
+                let me = servers[i].id
+                let log = servers[i].databases[id]!.log
+                let synchronous = servers[i].databases[id]!.synchronous
                 var still: [Int] = []
-                for v in copy.pending {
-                    guard let index = copy.log.firstIndex(of: v) else { continue }
-                    let everyone = copy.synchronous.allSatisfy { s in
-                        guard let j = servers.firstIndex(where: { $0.id == s }), servers[j].machineUp,
-                              let other = servers[j].databases[id], other.role == .standby(servers[i].id) else { return false }
+                for v in servers[i].databases[id]!.pending {
+                    guard let index = log.lastIndex(of: v) else { continue }
+                    let everyone = synchronous.allSatisfy { s in
+                        guard let j = serverIndex[s], servers[j].machineUp, let other = servers[j].databases[id],
+                              other.role == .standby(me) else { return false }
                         return other.log.count > index && other.log[index] == v
                     }
                     if everyone { report(checker.acknowledge(replica: id, value: v, server: i, now: now)) } else { still.append(v) }
                 }
-                copy.pending = still
-                servers[i].databases[id] = copy
+                servers[i].databases[id]!.pending = still
+                if !still.isEmpty { replicationDirty = true }
             }
         }
     }
@@ -119,14 +135,19 @@ extension Simulation {
             nextValue += 1
             servers[i].databases[id]!.log.append(v)
             servers[i].databases[id]!.pending.append(v)
+            replicationDirty = true
         } else {
             result.reads += 1
             report(checker.read(replica: id, server: i, log: servers[i].databases[id]!.log))
         }
-        if healed, livenessStart != nil { checker.livenessServed.insert(id) }
+        if healed, livenessStart != nil, recovered(id) {
+            checker.livenessServed.insert(id)
+            if livenessDone { recoveredAt = now }
+        }
     }
 
     mutating func injectFault() {
+        replicationDirty = true
         let n = servers.count
         let i = rng.index(n)
         switch rng.index(10) {
@@ -150,13 +171,13 @@ extension Simulation {
             queue.push(now + rng.int(500...4_000) * 1_000_000, .restart(i))
         case 3, 4:
             trace("FAULT \(servers[i].id) isolated")
-            for j in 0..<n where j != i { blocked.insert([i, j]); blocked.insert([j, i]) }
+            for j in 0..<n where j != i { block(i, j); block(j, i) }
             let back = now + rng.int(500...5_000) * 1_000_000
             for j in 0..<n where j != i { queue.push(back, .heal(.link(i, j))); queue.push(back, .heal(.link(j, i))) }
         case 5:
             let j = (i + 1 + rng.index(n - 1)) % n
             trace("FAULT link \(servers[i].id) → \(servers[j].id) cut (asymmetric)")
-            blocked.insert([i, j])
+            block(i, j)
             queue.push(now + rng.int(500...5_000) * 1_000_000, .heal(.link(i, j)))
         case 6:
             var side: [Int] = []
@@ -164,7 +185,7 @@ extension Simulation {
             trace("FAULT partition \(side.map { servers[$0].id.rawValue })")
             let back = now + rng.int(500...5_000) * 1_000_000
             for a in side { for b in 0..<n where !side.contains(b) {
-                blocked.insert([a, b]); blocked.insert([b, a])
+                block(a, b); block(b, a)
                 queue.push(back, .heal(.link(a, b))); queue.push(back, .heal(.link(b, a)))
             } }
         case 7:
@@ -183,6 +204,7 @@ extension Simulation {
     }
 
     mutating func restart(_ i: Int) {
+        replicationDirty = true
         guard !processUp(i) else { return }
         if !servers[i].machineUp {
             servers[i].machineUp = true
@@ -192,6 +214,7 @@ extension Simulation {
         }
         let records = servers[i].store.keys.sorted().map { servers[i].store[$0]! }
         servers[i].core = makeCore(i, restoring: records)
+        lastReport[i] = nil
         servers[i].incarnation += 1
         trace("RESTART \(servers[i].id) boot \(servers[i].boot)")
         feed(i, .membership(servers[i].view, now: localNow(i)))
@@ -199,16 +222,18 @@ extension Simulation {
     }
 
     mutating func heal(_ kind: HealKind) {
+        replicationDirty = true
         switch kind {
         case .link(let a, let b):
-            if !healed { blocked.remove([a, b]) }
+            if !healed { unblock(a, b) }
         case .loss:
             lossRate = 0; duplicateRate = 0
         case .all:
             healed = true
             livenessStart = now
             trace("HEAL everything; liveness phase")
-            blocked = []
+            blocked = Array(repeating: false, count: servers.count * servers.count)
+            blockedCount = 0
             lossRate = 0; duplicateRate = 0; maxDelayMs = min(maxDelayMs, 10)
             for i in servers.indices where !processUp(i) { queue.push(now + 1, .restart(i)) }
         }

@@ -54,7 +54,13 @@ public struct Simulation {
     var servers: [Server] = []
     var now: Int64 = 0
     var replicaIDs: [ReplicaID] = []
-    var blocked: Set<[Int]> = []
+    var serverIndex: [ServerID: Int] = [:]
+    var serverIDs: [ServerID] = []
+    /// blocked[a * n + b]: messages from a to b are dropped.
+    var blocked: [Bool] = []
+    var blockedCount = 0
+    var replicationDirty = true
+    var lastReport: [Int: [ReplicaID: [ServerID]]] = [:]
     var lossRate = 0.0
     var duplicateRate = 0.0
     var maxDelayMs: Int64 = 5
@@ -64,6 +70,7 @@ public struct Simulation {
     let traceBuffer = TraceBuffer()
     var livenessStart: Int64?
     var healed = false
+    var recoveredAt: Int64?
     let tickNs: Int64 = 100_000_000
     let leaseDuration = Span.seconds(3)
 
@@ -88,7 +95,8 @@ public struct Simulation {
             let clock = Clock(bootReal: 0, offset: rng.int(0...1_000_000_000_000), ppm: ppm)
             servers.append(Server(id: ServerID("s\(i + 1)"), core: nil, clock: clock))
         }
-        for i in 0..<n { servers[i].core = makeCore(i, restoring: []) }
+        blocked = Array(repeating: false, count: n * n)
+        for i in 0..<n { servers[i].core = makeCore(i, restoring: []); serverIndex[servers[i].id] = i; serverIDs.append(servers[i].id) }
         maxDelayMs = rng.int(1...30)
         detectDelayNs = rng.int(100...800) * 1_000_000
         let replicas = Int(rng.int(2...4))
@@ -137,7 +145,19 @@ public struct Simulation {
 
     func processUp(_ i: Int) -> Bool { servers[i].core != nil }
 
-    func linked(_ a: Int, _ b: Int) -> Bool { a == b || !blocked.contains([a, b]) }
+    func linked(_ a: Int, _ b: Int) -> Bool { blockedCount == 0 || !blocked[a * servers.count + b] }
+
+    mutating func block(_ a: Int, _ b: Int) {
+        guard a != b, !blocked[a * servers.count + b] else { return }
+        blocked[a * servers.count + b] = true
+        blockedCount += 1
+    }
+
+    mutating func unblock(_ a: Int, _ b: Int) {
+        guard blocked[a * servers.count + b] else { return }
+        blocked[a * servers.count + b] = false
+        blockedCount -= 1
+    }
 
     /// Runs until the liveness deadline or the first violation.
     public mutating func run() -> SimResult {
@@ -152,15 +172,24 @@ public struct Simulation {
         }
         if result.violations.isEmpty && !livenessDone {
             let missing = replicaIDs.filter { !checker.livenessServed.contains($0) }
-            violate("liveness", "after healing at \(config.safetySeconds)s no primary served \(missing.map(\.rawValue).joined(separator: ",")) within \(config.livenessBoundSeconds)s")
+            violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
         }
         result.simulatedNs = now
+        result.recoveryMs = livenessStart.map { (recoveredAt ?? now) - $0 }.map { $0 / 1_000_000 }
         result.trace = traceBuffer.lines
         result.ackedWrites = checker.acked.values.reduce(0) { $0 + $1.count }
         return result
     }
 
     var livenessDone: Bool { healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) } }
+
+    /// After healing: the replica is served and its group is back at its target size.
+    func recovered(_ id: ReplicaID) -> Bool {
+        servers.contains { s in
+            guard let core = s.core, core.isServing(id), let rec = core.replicaRecords[id] else { return false }
+            return rec.epoch.quorumGroup.count == checker.groupSize[id]
+        }
+    }
 
     mutating func violate(_ invariant: String, _ message: String) {
         result.violations.append(Violation(invariant: invariant, message: message, step: result.steps, atMs: now / 1_000_000))
@@ -238,10 +267,10 @@ public struct Simulation {
             } else {
                 servers[i].store[p.key] = p
             }
-            report(checker.observe(p, server: i, servers: servers.map(\.id)))
+            report(checker.observe(p, server: i, servers: serverIDs))
         }
         for (to, message) in out.send {
-            guard let j = servers.firstIndex(where: { $0.id == to }) else { continue }
+            guard let j = serverIndex[to] else { continue }
             send(from: i, to: j, message)
         }
         for n in out.notes { trace("\(servers[i].id) \(n)") }

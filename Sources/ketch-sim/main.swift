@@ -37,7 +37,7 @@ struct KetchSim: ParsableCommand {
             var sim = Simulation(config: config)
             let result = sim.run()
             for line in result.trace { print(line) }
-            print("seed \(seed): \(result.shape) steps=\(result.steps) acked=\(result.ackedWrites) reads=\(result.reads)")
+            print("seed \(seed): \(result.shape) steps=\(result.steps) acked=\(result.ackedWrites) reads=\(result.reads) recovery_ms=\(result.recoveryMs ?? -1)")
             if let v = result.violations.first {
                 print("FAIL \(v)\nreplay: \(result.config.replayCommand)")
                 throw ExitCode(1)
@@ -54,7 +54,7 @@ struct KetchSim: ParsableCommand {
         }
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("seeds=\(summary.seeds) failures=\(summary.failures.count) acked_writes=\(summary.ackedWrites) core_steps=\(summary.coreSteps) wall_s=\(Double(Int(seconds * 10)) / 10) sim_speedup=\(Int(Double(summary.simulatedNs) / 1e9 / max(seconds, 1e-9)))")
+        print("seeds=\(summary.seeds) failures=\(summary.failures.count) acked_writes=\(summary.ackedWrites) core_steps=\(summary.coreSteps) max_recovery_ms=\(summary.maxRecoveryMs) wall_s=\(Double(Int(seconds * 10)) / 10) sim_speedup=\(Int(Double(summary.simulatedNs) / 1e9 / max(seconds, 1e-9)))")
         if mutation != .none {
             if let f = summary.failures.first, let v = f.violations.first {
                 print("mutation \(mutation.rawValue) caught at seed \(f.config.seed), step \(v.step): [\(v.invariant)]")

@@ -10,8 +10,10 @@ final class ConsoleRuntime {
     let secret: ClusterSecret
     let inbox = Inbox()
     private var followers: [String: Task<Void, Never>] = [:]
-    /// How often ages on screen move when nothing else happens.
-    static let tickInterval = 0.25
+    /// How often ages and lease bars on screen move when nothing else happens.
+    static let tickInterval = Span.milliseconds(500)
+    /// Feed traffic repaints at most this often; a key repaints at once.
+    static let frameInterval = Span.milliseconds(500)
 
     init(config: TUIConfig, secret: ClusterSecret) {
         self.config = config
@@ -90,17 +92,18 @@ final class ConsoleRuntime {
     func run(terminal: Terminal) {
         var model = ConsoleModel(endpoints: config.members, now: Self.now())
         for m in config.members { follow(m) }
-        var dirty = true
+        var dirty = true, keyPressed = false
         var lastTick = Self.now().monotonic
+        var lastFrame = Instant.zero
         loop: while true {
             var messages = inbox.drain()
             switch terminal.read() {
-            case .key(let k): messages.append(.key(k))
-            case .resize: terminal.readSize(); terminal.invalidate(); dirty = true
+            case .key(let k): messages.append(.key(k)); keyPressed = true
+            case .resize: terminal.readSize(); terminal.invalidate(); dirty = true; keyPressed = true
             case .none: break
             }
             let now = Self.now()
-            if now.monotonic - lastTick >= .milliseconds(Int64(Self.tickInterval * 1000)) {
+            if now.monotonic - lastTick >= Self.tickInterval {
                 lastTick = now.monotonic
                 messages.append(.tick)
             }
@@ -117,9 +120,12 @@ final class ConsoleRuntime {
                     }
                 }
             }
-            if dirty {
+            // Heartbeats from every member would otherwise repaint several times a second.
+            if dirty && (keyPressed || now.monotonic - lastFrame >= Self.frameInterval) {
                 terminal.paint(ConsoleRenderer.render(model, size: terminal.size, options: terminal.options))
                 dirty = false
+                keyPressed = false
+                lastFrame = now.monotonic
             }
         }
         for task in followers.values { task.cancel() }

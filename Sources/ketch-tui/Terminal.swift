@@ -22,7 +22,7 @@ final class Terminal {
         ketch_keypad(1)
         ketch_set_escdelay(25)
         curs_set(0)
-        ketch_timeout(50)
+        ketch_timeout(100)
         var color = wantColor && has_colors()
         if color {
             start_color()
@@ -60,39 +60,16 @@ final class Terminal {
     /// how many rows were painted.
     @discardableResult
     func paint(_ grid: TextGrid) -> Int {
-        let painted = Terminal.paintRows(grid, previous: previous) { y, x, run, style in
-            run.withUnsafeBufferPointer { buf in
-                _ = ketch_put(Int32(y), Int32(x), buf.baseAddress, Int32(run.count), attributes(style))
+        var wide: [wchar_t] = []
+        let painted = RowPainter.paint(grid, over: previous) { y, x, scalars, style in
+            wide.removeAll(keepingCapacity: true)
+            for s in scalars { wide.append(wchar_t(bitPattern: s.value)) }
+            wide.withUnsafeBufferPointer { buf in
+                _ = ketch_put(Int32(y), Int32(x), buf.baseAddress, Int32(buf.count), attributes(style))
             }
         }
         if painted > 0 { ketch_refresh() }
         previous = grid
-        return painted
-    }
-
-    /// The painter's diff and run-splitting, independent of curses so the bench can time it
-    /// into a buffer: calls `put` once per run of equally styled cells in every changed row.
-    static func paintRows(_ grid: TextGrid, previous: TextGrid?, put: (Int, Int, [wchar_t], CellStyle) -> Void) -> Int {
-        let same = previous?.size == grid.size
-        var painted = 0
-        var run: [wchar_t] = []
-        run.reserveCapacity(grid.width)
-        for y in 0..<grid.height {
-            let row = grid.row(y)
-            if same, let previous, previous.row(y) == row { continue }
-            painted += 1
-            var start = 0, style = row.first?.style ?? .plain
-            run.removeAll(keepingCapacity: true)
-            for (i, cell) in row.enumerated() {
-                if cell.style != style {
-                    put(y, start, run, style)
-                    run.removeAll(keepingCapacity: true)
-                    start = i; style = cell.style
-                }
-                for scalar in cell.character.unicodeScalars.prefix(1) { run.append(wchar_t(bitPattern: scalar.value)) }
-            }
-            if !run.isEmpty { put(y, start, run, style) }
-        }
         return painted
     }
 

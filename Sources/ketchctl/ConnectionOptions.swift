@@ -8,7 +8,7 @@ import KetchWire
 /// then what `ketchctl login` saved, then defaults.
 struct ConnectionOptions: ParsableArguments {
     static let defaultPort = 7460
-    static let defaultSecretFile = "/etc/ketch/cluster.secret"
+    static let defaultSecretFile = ClusterSecret.defaultPath
 
     @Option(name: .customLong("api-server"), help: "Node to talk to (env KETCH_API_SERVER, else the login config).")
     var apiServer: String?

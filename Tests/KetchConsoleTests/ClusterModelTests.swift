@@ -146,3 +146,21 @@ import Testing
         #expect(m.cluster.lagHistory[Fixture.mydb1]?[Fixture.id("server3")] == [131_072, 131_072, 131_072])
     }
 }
+
+@Suite struct RowPainterTests {
+    @Test func onlyChangedRowsArePaintedInStyledRuns() {
+        var a = TextGrid(size: GridSize(width: 10, height: 3))
+        a.put("abc", x: 0, y: 0)
+        a.put("XY", x: 3, y: 0, style: .bold)
+        var runs: [(Int, Int, String)] = []
+        let first = RowPainter.paint(a, over: nil) { y, x, s, _ in runs.append((y, x, String(String.UnicodeScalarView(s)))) }
+        #expect(first == 3)
+        #expect(runs.first! == (0, 0, "abc"))
+        #expect(runs[1] == (0, 3, "XY"))
+        var b = a
+        b.put("z", x: 0, y: 2)
+        runs = []
+        #expect(RowPainter.paint(b, over: a) { y, x, s, _ in runs.append((y, x, String(String.UnicodeScalarView(s)))) } == 1)
+        #expect(runs.map(\.0) == [2])
+    }
+}

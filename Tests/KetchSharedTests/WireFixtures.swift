@@ -34,8 +34,11 @@ enum WireFixtures {
                                   dbConfig: .init(username: "myuser", password: "mypassword", port: 5432, closedPort: 5433))
 
     static let requests: [ControlRequest] = [
+        .get(kind: .runtime, id: nil),
         .get(kind: .server, id: nil),
+        .get(kind: .epoch, id: nil),
         .get(kind: .replica, id: "mydb1"),
+        .get(kind: .dbmgr, id: nil),
         .subscribe,
         .createReplica(spec: spec),
         .deleteReplica(name: "mydb1"),

@@ -167,4 +167,43 @@ struct APIServerTests {
         #expect(received.contains { if case .delta(_, .member(let m)) = $0 { m.name == "server3" } else { false } })
         #expect(received.contains { if case .heartbeat = $0 { true } else { false } })
     }
+
+    @Test func manyConcurrentClientsAreAllServed() async throws {
+        let (server, endpoint) = try await startServer()
+        defer { Task { await server.shutdown() } }
+        let ok = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    let client = try await APIClient.connect(to: endpoint, secret: testSecret)
+                    var n = 0
+                    for _ in 0..<25 {
+                        if case .resources = try await client.request(.get(kind: .server, id: nil)) { n += 1 }
+                    }
+                    await client.close()
+                    return n
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(ok == 500)
+    }
+
+    @Test func randomGarbageFloodsAreClosedAndTheServerCarriesOn() async throws {
+        let (server, endpoint) = try await startServer()
+        defer { Task { await server.shutdown() } }
+        var rng = SeededRandomNumbers(seed: 99)
+        let garbage = (0..<2_000_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        // Before authentication: refused and closed.
+        let early = try RawSocket(port: endpoint.port)
+        await early.write(garbage)
+        #expect(await early.readUntilClosed())
+        // After authentication: error lines, then closed.
+        let late = try RawSocket(port: endpoint.port)
+        guard case .welcome = await authenticate(late) else { Issue.record("handshake failed"); return }
+        await late.write(garbage)
+        #expect(await late.readUntilClosed())
+        let client = try await APIClient.connect(to: endpoint, secret: testSecret)
+        #expect(try await client.request(.conninfo(name: "x")) == .ok(message: "done"))
+        await client.close()
+    }
 }

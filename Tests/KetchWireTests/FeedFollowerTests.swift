@@ -44,4 +44,31 @@ struct FeedFollowerTests {
         #expect(reason.contains("no message"))
         await server.shutdown()
     }
+
+    @Test func slowConsoleGetsAFreshSnapshotInsteadOfAGap() async throws {
+        let publisher = FeedPublisher(heartbeatPeriod: .milliseconds(10))
+        await publisher.publish(FeedFixtures.status(members: 1))
+        let (server, endpoint) = try await startServer(handler: TestHandler(publisher: publisher))
+        var options = FeedFollower.Options()
+        options.bufferLimit = 4
+        options.maxBackoff = .milliseconds(200)
+        var events = FeedFollower(endpoint: endpoint, secret: testSecret, options: options).events().makeAsyncIterator()
+        // Let the buffer overflow while nobody reads.
+        try await Task.sleep(for: .milliseconds(300))
+        var snapshots = 0
+        var expected: UInt64?
+        var gaps = 0
+        for _ in 0..<200 {
+            guard let event = await events.next() else { break }
+            if case .message(let m) = event {
+                if case .snapshot = m { snapshots += 1; expected = 1; continue }
+                if let e = expected, m.sequence != e { gaps += 1 }
+                expected = m.sequence + 1
+            }
+            if snapshots >= 2 { break }
+        }
+        #expect(snapshots >= 2)
+        #expect(gaps == 0)
+        await server.shutdown()
+    }
 }
