@@ -5,7 +5,7 @@ extension KetchCore {
         guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch) }
+        if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
         replicas[r.replica] = st
         for (s, m) in proposes { send(m, to: s) }
     }
@@ -14,7 +14,7 @@ extension KetchCore {
         guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch) }
+        if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch, successor: r.successor) }
         if acquired, p.target.successor == nil, !p.leaseAllOpen, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
            !st.progress.opened {
             // Our open epoch was closed by another server that is reconfiguring: stop renewing
@@ -36,10 +36,21 @@ extension KetchCore {
     /// An acceptor reports that our epoch (or the prior we lease for it) went to another
     /// successor: our copy is on a dead branch, so stop acting on it until a newer epoch's
     /// Replica Create arrives.
-    private mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID) {
+    ///
+    /// When the acceptor named the successor, the copy follows that epoch's primary (the server
+    /// in the successor's ID) as a standby, so a returning old primary is rewound onto the new
+    /// timeline and stands ready as a warm spare even if the new group does not include it.
+    private mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID, successor: EpochID?) {
         guard st.record.dataState == .inSync, epoch == st.record.epoch.id || epoch == st.record.prior?.id else { return }
         st.record.dataState = .catchUp
         st.record.superseded = true
+        if let next = successor?.server, next != config.server {
+            if st.serving != nil { st.serving = nil; db(st.record.replica, .fence) }
+            st.record.primary = next
+            st.dbPrimary = false
+            st.proposer = nil
+            if st.record.hasData { db(st.record.replica, .follow(primary: next)) }
+        }
         persist(st.record)
         note(st.record.replica, st.record.epoch.id, "epoch \(epoch.short) was revoked in favour of another successor or replaced; this copy is now catch-up")
     }

@@ -73,7 +73,8 @@ struct LeaseAcceptor {
     mutating func prepare(_ m: LeasePrepare, now: Instant, quiet: Bool) -> (LeasePrepareReply, Bool) {
         func reply(_ promised: Ballot, _ refusal: ProtocolRefusal?, owner: ServerID? = nil, remaining: Span? = nil) -> LeasePrepareReply {
             LeasePrepareReply(replica: m.replica, source: me, epoch: m.epoch, ballot: m.ballot, highestPromised: promised,
-                              acceptedOwner: owner, acceptedRemaining: remaining, refusal: refusal)
+                              acceptedOwner: owner, acceptedRemaining: remaining, refusal: refusal,
+                              successor: refusal == .revokedToOther ? record.epoch(m.epoch)?.successor : nil)
         }
         if quiet { return (reply(.zero, .rebooting), false) }
         guard var e = record.epoch(m.epoch) else { return (reply(.zero, .unknownEpoch), false) }
@@ -90,7 +91,8 @@ struct LeaseAcceptor {
 
     mutating func propose(_ m: LeasePropose, now: Instant, quiet: Bool) -> (LeaseProposeReply, Bool) {
         func reply(_ state: EpochState?, _ refusal: ProtocolRefusal?) -> LeaseProposeReply {
-            LeaseProposeReply(replica: m.replica, source: me, epoch: m.epoch, ballot: m.ballot, epochState: state, refusal: refusal)
+            LeaseProposeReply(replica: m.replica, source: me, epoch: m.epoch, ballot: m.ballot, epochState: state, refusal: refusal,
+                              successor: refusal == .revokedToOther ? record.epoch(m.epoch)?.successor : nil)
         }
         if quiet { return (reply(nil, .rebooting), false) }
         guard var e = record.epoch(m.epoch) else { return (reply(nil, .unknownEpoch), false) }

@@ -167,6 +167,7 @@ actor ReplicaDatabase {
         case .setSynchronousStandbys(let ids):
             settings.synchronousStandbys = ids.isEmpty ? .none : .all(ids.map(\.rawValue))
             try await instance.apply(settings, replication: replication)
+            await nudge()
         case .openToClients(let until): try await open(until: until)
         case .stop: try await stop()
         case .fence, .extendLease: break
@@ -268,6 +269,13 @@ actor ReplicaDatabase {
         }
     }
 
+    /// Commits held before the synchronous standbys were named are released by the standbys'
+    /// next report; a tiny WAL record makes that report come at once.
+    private func nudge() async {
+        guard let c = try? await adminConnection() else { return }
+        _ = try? await c.nudgeStandbys()
+    }
+
     private func streams(from host: String, within seconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
@@ -302,6 +310,7 @@ actor ReplicaDatabase {
         try leaseGuard.open(until: until - Self.watchdogMargin)
         settings.extra["default_transaction_read_only"] = "off"
         try await instance.apply(settings, replication: replication)
+        await nudge()
         isOpen = true
         state = "open"
         logger.notice("open to clients")

@@ -118,11 +118,14 @@ public struct LeasePrepareReply: Hashable, Codable, Sendable {
     /// Time left on that proposal on the acceptor's clock (a duration, never an instant).
     public var acceptedRemaining: Span?
     public var refusal: ProtocolRefusal?
+    /// With `revokedToOther`: the successor the epoch was revoked to, so a stale copy knows whom
+    /// to follow (a successor's ID names the server that created it, its primary).
+    public var successor: EpochID?
     public init(replica: ReplicaID, source: ServerID, epoch: EpochID, ballot: Ballot, highestPromised: Ballot,
-                acceptedOwner: ServerID? = nil, acceptedRemaining: Span? = nil, refusal: ProtocolRefusal? = nil) {
+                acceptedOwner: ServerID? = nil, acceptedRemaining: Span? = nil, refusal: ProtocolRefusal? = nil, successor: EpochID? = nil) {
         self.replica = replica; self.source = source; self.epoch = epoch; self.ballot = ballot
         self.highestPromised = highestPromised; self.acceptedOwner = acceptedOwner
-        self.acceptedRemaining = acceptedRemaining; self.refusal = refusal
+        self.acceptedRemaining = acceptedRemaining; self.refusal = refusal; self.successor = successor
     }
 }
 
@@ -150,9 +153,12 @@ public struct LeaseProposeReply: Hashable, Codable, Sendable {
     public var ballot: Ballot
     public var epochState: EpochState?
     public var refusal: ProtocolRefusal?
-    public init(replica: ReplicaID, source: ServerID, epoch: EpochID, ballot: Ballot, epochState: EpochState?, refusal: ProtocolRefusal? = nil) {
+    /// With `revokedToOther`: the successor the epoch was revoked to (see `LeasePrepareReply`).
+    public var successor: EpochID?
+    public init(replica: ReplicaID, source: ServerID, epoch: EpochID, ballot: Ballot, epochState: EpochState?, refusal: ProtocolRefusal? = nil,
+                successor: EpochID? = nil) {
         self.replica = replica; self.source = source; self.epoch = epoch; self.ballot = ballot
-        self.epochState = epochState; self.refusal = refusal
+        self.epochState = epochState; self.refusal = refusal; self.successor = successor
     }
 }
 
