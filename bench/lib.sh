@@ -17,7 +17,7 @@ bench_ctl() { local i=$1; shift; "$(ketch_bin ketchctl)" --api-server "$(bench_a
 bench_start_node() {
   local i=$1
   "$(ketch_bin ketch-node)" --api-server "$(bench_addr "$i")" --api-port "$BENCH_API_PORT" --member-port "$BENCH_MEMBER_PORT" \
-    --member-list "$(bench_members)" --data-dir "$BENCH_DIR/server$((i+1))" run >>"$BENCH_DIR/server$((i+1)).log" 2>&1 &
+    --member-list "$(bench_members)" --data-dir "$BENCH_DIR/server$((i+1))" ${BENCH_NODE_ARGS:-} run >>"$BENCH_DIR/server$((i+1)).log" 2>&1 &
   NODE_PIDS[$i]=$!
 }
 

@@ -52,6 +52,8 @@ public struct NodeConfig: Sendable {
         public var logLevel: String?
         public var probeIntervalMs: Int?
         public var suspicionTimeoutMs: Int?
+        public var leaseMs: Int?
+        public var renewMs: Int?
         public init() {}
 
         /// Fills what is still nil from the `KETCH_*` environment variables.
@@ -72,6 +74,7 @@ public struct NodeConfig: Sendable {
             dbUser = dbUser ?? str("KETCH_DB_USER")
             secretFile = secretFile ?? str("KETCH_SECRET_FILE")
             logLevel = logLevel ?? str("KETCH_LOG_LEVEL")
+            if leaseMs == nil { leaseMs = try int("KETCH_LEASE_MS") }
         }
     }
 
@@ -118,12 +121,26 @@ public struct NodeConfig: Sendable {
             membership.suspicionTimeout = .milliseconds(Int64(ms))
         }
 
+        var leaseMs = 3000, renewMs = 1000
+        if let l = i.leaseMs {
+            guard (500...60_000).contains(l) else { throw NodeError("bad-timing", "lease \(l) ms is outside 500-60000 ms") }
+            leaseMs = l
+            renewMs = max(l / 4, 100)
+        }
+        if let r = i.renewMs { renewMs = r }
+        guard renewMs > 0, renewMs * 2 <= leaseMs else {
+            throw NodeError("bad-timing", "renew period \(renewMs) ms must be at most half the lease (\(leaseMs) ms)")
+        }
+
         let expanded = (dataDir as NSString).expandingTildeInPath
         let absolute = expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
-        return NodeConfig(name: apiServer, apiEndpoint: Endpoint(addr: apiAddr, port: apiPort), memberEndpoint: me,
+        var config = NodeConfig(name: apiServer, apiEndpoint: Endpoint(addr: apiAddr, port: apiPort), memberEndpoint: me,
                           members: members.sorted(), dataDirectory: (absolute as NSString).standardizingPath,
                           dbBinDirectory: i.dbBinDirectory ?? defaultDBBinDirectory, dbUser: i.dbUser ?? "postgres",
                           secretFile: i.secretFile ?? defaultSecretFile, membership: membership, logLevel: level)
+        config.leaseMs = leaseMs
+        config.renewMs = renewMs
+        return config
     }
 
     private static func port(_ p: Int, _ what: String) throws(NodeError) -> Int {

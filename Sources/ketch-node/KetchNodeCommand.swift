@@ -30,6 +30,10 @@ struct NodeOptions: ParsableArguments {
     var probeIntervalMs: Int?
     @Option(name: .customLong("suspicion-timeout-ms"), help: "How long a suspect member has to refute before it is dead (default 800).")
     var suspicionTimeoutMs: Int?
+    @Option(name: .customLong("lease-ms"), help: "Primary lease in milliseconds (KETCH_LEASE_MS, default 3000); the same on every node.")
+    var leaseMs: Int?
+    @Option(name: .customLong("renew-ms"), help: "Lease renewal period in milliseconds (default: a quarter of the lease, 1000 for the default lease).")
+    var renewMs: Int?
 
     /// Later values win: verb options over root options.
     func merged(over base: NodeOptions?) -> NodeConfig.Inputs {
@@ -46,6 +50,8 @@ struct NodeOptions: ParsableArguments {
         i.logLevel = logLevel ?? base?.logLevel
         i.probeIntervalMs = probeIntervalMs ?? base?.probeIntervalMs
         i.suspicionTimeoutMs = suspicionTimeoutMs ?? base?.suspicionTimeoutMs
+        i.leaseMs = leaseMs ?? base?.leaseMs
+        i.renewMs = renewMs ?? base?.renewMs
         return i
     }
 }
