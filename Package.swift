@@ -58,6 +58,7 @@ let package = Package(
         .executableTarget(name: "ketch-tui", dependencies: [
             "KetchConsole", "KetchWire", "KetchShared", "CNCurses",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "ketch-fence"),
         .executableTarget(name: "ketch-sim", dependencies: [
@@ -69,7 +70,8 @@ let package = Package(
         .testTarget(name: "KetchCoreTests", dependencies: ["KetchCore", "KetchShared"], resources: [.copy("Scenarios")]),
         .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared", "ketchctl"]),
         .testTarget(name: "KetchStoreTests", dependencies: ["KetchStore", "KetchShared"]),
-        .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"]),
+        .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
+        .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
     ]

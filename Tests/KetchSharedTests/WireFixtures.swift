@@ -78,7 +78,7 @@ enum WireFixtures {
     /// Built by decoding, so this file compiles whatever cases `KetchMessage` has; the example
     /// disappears (and docs/wire.md's test says so) if the case is renamed.
     static let ketchEnvelopes: [PeerEnvelope] = {
-        let json = #"{"from":"6fbacbae-2954-4472-9795-e59945f4d4b5","message":{"ketch":{"reserved":{"replica":"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"}}}}"#
+        let json = #"{"from":"6fbacbae-2954-4472-9795-e59945f4d4b5","message":{"ketch":{"leasePrepare":{"_0":{"ballot":{"sequence":3,"server":"6fbacbae-2954-4472-9795-e59945f4d4b5"},"epoch":"7@6fbacbae-2954-4472-9795-e59945f4d4b5","replica":"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d","source":"6fbacbae-2954-4472-9795-e59945f4d4b5"}}}}}"#
         return (try? JSONDecoder().decode(PeerEnvelope.self, from: Data(json.utf8))).map { [$0] } ?? []
     }()
 
