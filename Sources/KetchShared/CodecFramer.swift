@@ -1,3 +1,5 @@
+import Foundation
+
 /// Splits a byte stream into NDJSON lines with a hard per-line limit.
 ///
 /// Why a struct with no I/O: the same framer runs inside the NIO handler and in tests that feed
@@ -33,11 +35,23 @@ public struct LineFramer: Sendable {
 
     /// Feeds bytes and returns every frame they complete, in order.
     public mutating func push<C: Collection>(_ bytes: C) -> [Frame] where C.Element == UInt8 {
+        if let frames = bytes.withContiguousStorageIfAvailable({ push(UnsafeRawBufferPointer($0)) }) {
+            return frames
+        }
+        return Array(bytes).withUnsafeBytes { push($0) }
+    }
+
+    /// The fast path: the NIO handler hands over its buffer's bytes without copying, and
+    /// `memchr` finds newlines (this runs on every byte a node receives, debug builds included).
+    public mutating func push(_ bytes: UnsafeRawBufferPointer) -> [Frame] {
         var frames: [Frame] = []
-        var rest = bytes[...]
-        while let newline = rest.firstIndex(of: 0x0A) {
-            let piece = rest[rest.startIndex..<newline]
-            rest = rest[rest.index(after: newline)...]
+        guard let base = bytes.baseAddress else { return frames }
+        var offset = 0
+        let end = bytes.count
+        while offset < end, let hit = memchr(base + offset, 0x0A, end - offset) {
+            let newline = base.distance(to: UnsafeRawPointer(hit))
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<newline])
+            offset = newline + 1
             if discarding {
                 discarding = false
                 continue
@@ -53,13 +67,14 @@ public struct LineFramer: Sendable {
             if line.last == 0x0D { line.removeLast() }
             if !line.isEmpty { frames.append(.line(line)) }
         }
-        if !discarding && !rest.isEmpty {
-            if buffer.count + rest.count > maxLineBytes {
+        let rest = end - offset
+        if !discarding && rest > 0 {
+            if buffer.count + rest > maxLineBytes {
                 buffer.removeAll()
                 discarding = true
                 frames.append(.tooLong(tooLongError))
             } else {
-                buffer.append(contentsOf: rest)
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
             }
         }
         return frames

@@ -75,11 +75,36 @@ enum WireFixtures {
         PeerEnvelope(from: server2, message: .membership(.indirectAck(sequence: 2, target: server2, updates: []))),
     ] + ketchEnvelopes
 
-    /// Built by decoding, so this file compiles whatever cases `KetchMessage` has; the example
-    /// disappears (and docs/wire.md's test says so) if the case is renamed.
+    /// One envelope per Ketch protocol message kind.
     static let ketchEnvelopes: [PeerEnvelope] = {
-        let json = #"{"from":"6fbacbae-2954-4472-9795-e59945f4d4b5","message":{"ketch":{"leasePrepare":{"_0":{"ballot":{"sequence":3,"server":"6fbacbae-2954-4472-9795-e59945f4d4b5"},"epoch":"7@6fbacbae-2954-4472-9795-e59945f4d4b5","replica":"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d","source":"6fbacbae-2954-4472-9795-e59945f4d4b5"}}}}}"#
-        return (try? JSONDecoder().decode(PeerEnvelope.self, from: Data(json.utf8))).map { [$0] } ?? []
+        let s1 = server1, s2 = server2, r = replica, e = epoch
+        let next = EpochID(sequence: 4, server: server2)
+        let ballot = Ballot(sequence: 9, server: server1)
+        let request = EpochRequest(replica: r, source: s1, epoch: e)
+        let reply = EpochReply(replica: r, source: s2, epoch: e)
+        let messages: [KetchMessage] = [
+            .leasePrepare(LeasePrepare(replica: r, source: s1, epoch: e, ballot: ballot, successor: nil)),
+            .leasePrepareReply(LeasePrepareReply(replica: r, source: s2, epoch: e, ballot: ballot, highestPromised: ballot,
+                                                 acceptedOwner: s1, acceptedRemaining: .milliseconds(2100))),
+            .leasePropose(LeasePropose(replica: r, source: s1, epoch: e, ballot: ballot, owner: s1, timeout: .seconds(3), successor: nil)),
+            .leaseProposeReply(LeaseProposeReply(replica: r, source: s2, epoch: e, ballot: ballot, epochState: .open)),
+            .epochSetup(EpochSetup(replica: r, source: s1, epoch: next, prior: e)),
+            .epochSetupReply(EpochReply(replica: r, source: s2, epoch: next)),
+            .epochOpen(request),
+            .epochOpenReply(reply),
+            .epochClose(request),
+            .epochCloseReply(EpochReply(replica: r, source: s2, epoch: e, refusal: .unknownEpoch)),
+            .epochRevoke(EpochRevoke(replica: r, source: s1, epoch: e, successor: next)),
+            .epochRevokeReply(EpochRevokeReply(replica: r, source: s2, epoch: e, successor: next)),
+            .replicaCreate(ReplicaCreate(replica: r, source: s1, epoch: e, quorumGroup: [s1, s2], dataQuorum: [s1, s2],
+                                         asyncMembers: [], priorEpoch: nil, priorQuorumGroup: [], spec: spec)),
+            .replicaCreateReply(reply),
+            .replicaUpdateInSync(request),
+            .replicaUpdateInSyncReply(reply),
+            .replicaDelete(request),
+            .switchover(request),
+        ]
+        return messages.map { PeerEnvelope(from: $0.source, message: .ketch($0)) }
     }()
 
     static let nonce = String(repeating: "0f", count: 32)

@@ -206,4 +206,42 @@ struct APIServerTests {
         #expect(try await client.request(.conninfo(name: "x")) == .ok(message: "done"))
         await client.close()
     }
+
+    @Test func silentListenerTimesOutTheHandshakeNamingTheNode() async throws {
+        let listener = try RawListener()
+        let start = ContinuousClock.now
+        do {
+            _ = try await APIClient.connect(to: Endpoint(addr: "127.0.0.1", port: listener.port), secret: testSecret, timeout: .milliseconds(300))
+            Issue.record("connected to a listener that never speaks")
+        } catch {
+            #expect(error.code == .timeout)
+            #expect(error.message.contains("127.0.0.1:\(listener.port)"))
+            #expect(error.message.contains("handshake"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(2))
+    }
+
+    @Test func requestTimeoutFailsOnlyThatRequest() async throws {
+        let (server, endpoint) = try await startServer(handler: SlowHandler())
+        defer { Task { await server.shutdown() } }
+        let client = try await APIClient.connect(to: endpoint, secret: testSecret)
+        do {
+            _ = try await client.request(.failover(name: "slow", to: nil), timeout: .milliseconds(200))
+            Issue.record("a slow request did not time out")
+        } catch {
+            #expect(error.code == .timeout)
+        }
+        #expect(try await client.request(.conninfo(name: "fast")) == .conninfo("fast"))
+        await client.close()
+    }
+}
+
+/// Answers `failover` after a long delay and everything else at once.
+struct SlowHandler: APIHandler {
+    func handle(_ request: ControlRequest, progress: @escaping @Sendable (String) async -> Void) async -> ControlReply {
+        if case .failover = request { try? await Task.sleep(for: .seconds(5)) }
+        if case .conninfo(let name) = request { return .conninfo(name) }
+        return .ok(message: "done")
+    }
+    func subscribe() async -> AsyncStream<FeedMessage> { AsyncStream { $0.finish() } }
 }

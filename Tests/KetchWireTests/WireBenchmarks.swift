@@ -43,17 +43,16 @@ struct WireBenchmarks {
         let endpoint = try await b.start(host: "127.0.0.1", port: 0)
         let n = 20_000
         let start = ContinuousClock.now
-        let receiver = Task {
-            var count = 0
-            for await _ in b.envelopes { count += 1; if count == n { break } }
-            return count
-        }
+        let received = LockedValue(0)
+        let receiver = Task { for await _ in b.envelopes { received.withLock { $0 += 1 } } }
         for i in 0..<n {
             a.send(PeerEnvelope(from: ServerID("a"), message: .membership(.ping(sequence: UInt64(i), updates: [FeedFixtures.update]))), to: endpoint)
             if i % 100 == 99 { try await Task.sleep(for: .milliseconds(1)) }
         }
-        let received = await receiver.value
-        Self.report("peer envelopes (ping with one update), \(a.droppedCount(for: endpoint)) dropped", count: received, elapsed: ContinuousClock.now - start)
+        // Sends are fire-and-forget: wait until every envelope arrived or was counted as dropped.
+        _ = await eventually(timeout: .seconds(60)) { received.withLock { $0 } + a.droppedCount(for: endpoint) >= n }
+        receiver.cancel()
+        Self.report("peer envelopes (ping with one update), \(a.droppedCount(for: endpoint)) dropped", count: received.withLock { $0 }, elapsed: ContinuousClock.now - start)
         await a.shutdown(); await b.shutdown()
     }
 }
