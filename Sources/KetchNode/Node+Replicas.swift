@@ -12,6 +12,26 @@ extension Node {
         core.replicaRecords.values.first { $0.spec.name == name || $0.replica.rawValue == name }?.replica
     }
 
+    /// A server that holds no copy of a database (a spare) does not know it; it forwards the
+    /// request to a live member that does, so any node answers for the whole cluster.
+    func forwardToHolder(of name: String, _ request: ControlRequest, progress: (@Sendable (String) async -> Void)? = nil) async -> ControlReply {
+        for m in membership.others where m.record.health == .alive {
+            guard let client = try? await APIClient.connect(to: m.record.apiEndpoint, secret: secret, timeout: .seconds(1)) else { continue }
+            defer { Task { await client.close() } }
+            guard case .resources(let list)? = try? await client.request(.get(kind: .replica, id: name), timeout: .seconds(2)),
+                  !list.data.isEmpty else { continue }
+            if let progress { await progress("forwarding to \(m.record.name), which holds \(name)") }
+            do {
+                return try await client.request(request, timeout: .seconds(Int(Self.failoverTimeoutSeconds) + 10)) { line in
+                    if let progress { Task { await progress(line) } }
+                }
+            } catch {
+                return .error(ErrorReply(code: "forward-failed", message: "could not reach \(m.record.name) at \(m.record.apiEndpoint): \(error)"))
+            }
+        }
+        return notFound(name)
+    }
+
     private func notFound(_ name: String) -> ControlReply {
         .error(ErrorReply(code: "not-found", message: "no database named '\(name)' on \(config.name); list them with 'ketchctl get replica'"))
     }
@@ -39,14 +59,14 @@ extension Node {
         return .ok(message: "created database \(spec.name) (replica \(id.rawValue)); it opens for writes once its quorum group is ready — watch with 'ketchctl get replica'")
     }
 
-    func delete(_ name: String) -> ControlReply {
-        guard let id = replicaID(named: name) else { return notFound(name) }
+    func delete(_ name: String) async -> ControlReply {
+        guard let id = replicaID(named: name) else { return await forwardToHolder(of: name, .deleteReplica(name: name)) }
         step(.command(.deleteReplica(id), now: MonotonicClock.now()))
         return .ok(message: "deleted database \(name); its data directories are kept on every server")
     }
 
-    func conninfo(_ name: String) -> ControlReply {
-        guard let id = replicaID(named: name), let r = core.replicaRecords[id] else { return notFound(name) }
+    func conninfo(_ name: String) async -> ControlReply {
+        guard let id = replicaID(named: name), let r = core.replicaRecords[id] else { return await forwardToHolder(of: name, .conninfo(name: name)) }
         var names = [config.name]
         for m in membership.others { names.append(m.record.name) }
         let hosts = names.sorted().joined(separator: ",")
@@ -56,7 +76,9 @@ extension Node {
     /// Planned switchover. Only the serving primary can start it, so another node forwards the
     /// request there; then it waits until an epoch with a new primary is open.
     func failover(_ name: String, to: String?, progress: @escaping @Sendable (String) async -> Void) async -> ControlReply {
-        guard let id = replicaID(named: name), let record = core.replicaRecords[id] else { return notFound(name) }
+        guard let id = replicaID(named: name), let record = core.replicaRecords[id] else {
+            return await forwardToHolder(of: name, .failover(name: name, to: to), progress: progress)
+        }
         var target: ServerID?
         if let to {
             guard let t = serverID(named: to) else {
