@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "ketchctl", targets: ["ketchctl"]),
         .executable(name: "ketch-tui", targets: ["ketch-tui"]),
         .executable(name: "ketch-sim", targets: ["ketch-sim"]),
+        .executable(name: "ketch-fence", targets: ["ketch-fence"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -57,7 +58,9 @@ let package = Package(
         .executableTarget(name: "ketch-tui", dependencies: [
             "KetchConsole", "KetchWire", "KetchShared", "CNCurses",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
         ]),
+        .executableTarget(name: "ketch-fence"),
         .executableTarget(name: "ketch-sim", dependencies: [
             "KetchSimulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,9 +68,10 @@ let package = Package(
 
         .testTarget(name: "KetchSharedTests", dependencies: ["KetchShared"]),
         .testTarget(name: "KetchCoreTests", dependencies: ["KetchCore", "KetchShared"], resources: [.copy("Scenarios")]),
-        .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared"]),
+        .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared", "ketchctl"]),
         .testTarget(name: "KetchStoreTests", dependencies: ["KetchStore", "KetchShared"]),
-        .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"]),
+        .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
+        .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
     ]

@@ -22,3 +22,22 @@ static inline int ketch_cols(void) { return COLS; }
 static inline int ketch_key_resize(void) { return KEY_RESIZE; }
 static inline int ketch_key_f(int n) { return KEY_F(n); }
 static inline void ketch_set_escdelay(int ms) { set_escdelay(ms); }
+
+/// Painting and input for ketch-tui: one call per styled run, wide characters throughout.
+static inline int ketch_put(int y, int x, const wchar_t *s, int n, int attr) {
+    wattrset(stdscr, attr);
+    return mvwaddnwstr(stdscr, y, x, s, n);
+}
+/// Returns OK for a character, KEY_CODE_YES for a function key, ERR on timeout.
+static inline int ketch_get_wch(int *out) {
+    wint_t c = 0;
+    int r = wget_wch(stdscr, &c);
+    *out = (int)c;
+    return r;
+}
+static inline int ketch_key_code_yes(void) { return KEY_CODE_YES; }
+static inline void ketch_keypad(int on) { keypad(stdscr, on ? TRUE : FALSE); }
+static inline void ketch_timeout(int ms) { wtimeout(stdscr, ms); }
+static inline int ketch_refresh(void) { return wrefresh(stdscr); }
+static inline int ketch_clear(void) { return wclear(stdscr); }
+static inline int ketch_is_endwin(void) { return isendwin(); }

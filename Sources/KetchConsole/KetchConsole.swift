@@ -1,2 +1,0 @@
-// KetchConsole: filled in by its issue.
-import KetchShared

@@ -1,2 +1,0 @@
-// KetchNode: filled in by its issue.
-import KetchShared

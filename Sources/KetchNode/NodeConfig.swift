@@ -1,0 +1,133 @@
+import Foundation
+import KetchShared
+import KetchCore
+import Logging
+
+/// Everything `ketch-node start` needs, already resolved and validated.
+public struct NodeConfig: Sendable {
+    /// This server's name (the seed's `--api-server`), shown in `get server` and the console.
+    public var name: String
+    public var apiEndpoint: Endpoint
+    public var memberEndpoint: Endpoint
+    /// Member endpoints of every configured server (the seed's `KETCH_MEMBER_LIST`).
+    public var members: [Endpoint]
+    public var dataDirectory: String
+    public var dbBinDirectory: String
+    public var dbUser: String
+    public var secretFile: String
+    public var membership: MembershipConfig
+    public var logLevel: Logger.Level
+
+    public init(name: String, apiEndpoint: Endpoint, memberEndpoint: Endpoint, members: [Endpoint], dataDirectory: String,
+                dbBinDirectory: String, dbUser: String, secretFile: String, membership: MembershipConfig, logLevel: Logger.Level) {
+        self.name = name; self.apiEndpoint = apiEndpoint; self.memberEndpoint = memberEndpoint; self.members = members
+        self.dataDirectory = dataDirectory; self.dbBinDirectory = dbBinDirectory; self.dbUser = dbUser
+        self.secretFile = secretFile; self.membership = membership; self.logLevel = logLevel
+    }
+
+    /// Lease timing; defaults are the core's (3 s lease, renewed every second, 10% drift).
+    public var leaseMs: Int = 3000
+    public var renewMs: Int = 1000
+
+    func core(server: ServerID) -> CoreConfig {
+        CoreConfig(server: server, leaseDuration: .milliseconds(Int64(leaseMs)), renewPeriod: .milliseconds(Int64(renewMs)))
+    }
+
+    public static let defaultAPIPort = 7460
+    public static let defaultMemberPort = 7459
+    public static let defaultSecretFile = "/etc/ketch/cluster.secret"
+    public static let defaultDBBinDirectory = "/usr/lib/postgresql/15/bin"
+
+    /// Unresolved inputs, as given by flags or the seed's environment variables.
+    public struct Inputs: Sendable {
+        public var apiServer: String?
+        public var apiPort: Int?
+        public var memberServer: String?
+        public var memberPort: Int?
+        public var memberList: String?
+        public var dataDirectory: String?
+        public var dbBinDirectory: String?
+        public var dbUser: String?
+        public var secretFile: String?
+        public var logLevel: String?
+        public var probeIntervalMs: Int?
+        public var suspicionTimeoutMs: Int?
+        public init() {}
+
+        /// Fills what is still nil from the `KETCH_*` environment variables.
+        public mutating func fillFromEnvironment(_ env: [String: String]) throws(NodeError) {
+            func int(_ key: String) throws(NodeError) -> Int? {
+                guard let v = env[key], !v.isEmpty else { return nil }
+                guard let i = Int(v) else { throw NodeError("bad-env", "\(key)='\(v)' is not a whole number") }
+                return i
+            }
+            func str(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
+            apiServer = apiServer ?? str("KETCH_API_SERVER")
+            if apiPort == nil { apiPort = try int("KETCH_API_PORT") }
+            memberServer = memberServer ?? str("KETCH_MEMBER_SERVER")
+            if memberPort == nil { memberPort = try int("KETCH_MEMBER_PORT") }
+            memberList = memberList ?? str("KETCH_MEMBER_LIST")
+            dataDirectory = dataDirectory ?? str("KETCH_DATA_DIR")
+            dbBinDirectory = dbBinDirectory ?? str("KETCH_DB_BIN_DIR")
+            dbUser = dbUser ?? str("KETCH_DB_USER")
+            secretFile = secretFile ?? str("KETCH_SECRET_FILE")
+            logLevel = logLevel ?? str("KETCH_LOG_LEVEL")
+        }
+    }
+
+    /// Validates and resolves inputs. Throws one clear error for the first problem found.
+    public static func resolve(_ i: Inputs) throws(NodeError) -> NodeConfig {
+        guard let apiServer = i.apiServer else {
+            throw NodeError("missing-api-server", "no server name: pass --api-server NAME or set KETCH_API_SERVER")
+        }
+        guard let dataDir = i.dataDirectory else {
+            throw NodeError("missing-data-dir", "no data dir: pass --data-dir DIR or set KETCH_DATA_DIR")
+        }
+        let apiPort = try port(i.apiPort ?? defaultAPIPort, "api port")
+        let memberPort = try port(i.memberPort ?? defaultMemberPort, "member port")
+        guard apiPort != memberPort else {
+            throw NodeError("bad-port", "api port and member port are both \(apiPort); they must differ")
+        }
+        let apiAddr = try HostResolver.ipv4(of: apiServer)
+        let memberAddr = try HostResolver.ipv4(of: i.memberServer ?? apiServer)
+        let me = Endpoint(addr: memberAddr, port: memberPort)
+
+        var members: [Endpoint] = []
+        for item in (i.memberList ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            let (host, p) = try HostResolver.hostAndPort(item, defaultPort: memberPort)
+            members.append(Endpoint(addr: try HostResolver.ipv4(of: host), port: p))
+        }
+        if !members.contains(me) { members.append(me) }
+
+        let level: Logger.Level
+        if let l = i.logLevel {
+            guard let parsed = Logger.Level(rawValue: l.lowercased()) else {
+                throw NodeError("bad-log-level", "log level '\(l)' is not one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            level = parsed
+        } else { level = .info }
+
+        var membership = MembershipConfig()
+        if let ms = i.probeIntervalMs {
+            guard (10...10_000).contains(ms) else { throw NodeError("bad-timing", "probe interval \(ms) ms is outside 10-10000 ms") }
+            membership.probeInterval = .milliseconds(Int64(ms))
+            membership.probeTimeout = .milliseconds(Int64(max(ms / 2, 5)))
+        }
+        if let ms = i.suspicionTimeoutMs {
+            guard (10...60_000).contains(ms) else { throw NodeError("bad-timing", "suspicion timeout \(ms) ms is outside 10-60000 ms") }
+            membership.suspicionTimeout = .milliseconds(Int64(ms))
+        }
+
+        let expanded = (dataDir as NSString).expandingTildeInPath
+        let absolute = expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+        return NodeConfig(name: apiServer, apiEndpoint: Endpoint(addr: apiAddr, port: apiPort), memberEndpoint: me,
+                          members: members.sorted(), dataDirectory: (absolute as NSString).standardizingPath,
+                          dbBinDirectory: i.dbBinDirectory ?? defaultDBBinDirectory, dbUser: i.dbUser ?? "postgres",
+                          secretFile: i.secretFile ?? defaultSecretFile, membership: membership, logLevel: level)
+    }
+
+    private static func port(_ p: Int, _ what: String) throws(NodeError) -> Int {
+        guard (1...65535).contains(p) else { throw NodeError("bad-port", "\(what) \(p) is outside 1-65535") }
+        return p
+    }
+}

@@ -1,0 +1,78 @@
+/// Semantic checks of a `ReplicaSpec`, shared by `ketchctl` (refuse before sending) and the node
+/// (refuse whatever a client sends). Each failure names the field and what is accepted.
+extension ReplicaSpec {
+    /// Quorum group sizes the protocol supports: odd, so a majority is well defined.
+    public static let allowedQuorumGroupSizes = [1, 3, 5, 7]
+    /// Postgres truncates identifiers beyond 63 bytes (NAMEDATALEN - 1).
+    public static let maxNameBytes = 63
+    /// Databases every Postgres cluster already has; a replica by that name would collide.
+    public static let reservedNames: Set<String> = ["postgres", "template0", "template1"]
+
+    /// Throws the first problem found, as an `ErrorReply` with code `bad-spec`.
+    public func validate() throws(ErrorReply) {
+        func bad(_ message: String) -> ErrorReply { ErrorReply(code: "bad-spec", message: message) }
+
+        if name.isEmpty {
+            throw bad("name is empty; use a lowercase Postgres identifier like mydb1")
+        }
+        if name.utf8.count > Self.maxNameBytes {
+            throw bad("name '\(name.prefix(20))…' is \(name.utf8.count) bytes long; at most \(Self.maxNameBytes) are accepted")
+        }
+        if !Self.isLowercaseIdentifier(name) {
+            throw bad("name '\(name)' is not a lowercase Postgres identifier; use a-z, 0-9 and _, starting with a letter or _ (like mydb1)")
+        }
+        if Self.reservedNames.contains(name) {
+            throw bad("name '\(name)' is reserved by Postgres; choose another name")
+        }
+        if !Self.allowedQuorumGroupSizes.contains(quorumGroupSize) {
+            throw bad("quorumGroupSize \(quorumGroupSize) is not supported; use one of 1, 3, 5, 7")
+        }
+        for (field, value) in [("dbConfig.port", dbConfig.port), ("dbConfig.closedPort", dbConfig.closedPort)] {
+            if !(1...65535).contains(value) {
+                throw bad("\(field) \(value) is out of range; use a TCP port from 1 to 65535")
+            }
+        }
+        if dbConfig.port == dbConfig.closedPort {
+            throw bad("dbConfig.closedPort equals dbConfig.port (\(dbConfig.port)); the closed port must differ from the service port")
+        }
+        if dbConfig.username.isEmpty {
+            throw bad("dbConfig.username is empty; give the database owner's role name")
+        }
+        if dbConfig.username.utf8.count > Self.maxNameBytes {
+            throw bad("dbConfig.username is longer than \(Self.maxNameBytes) bytes")
+        }
+        if dbConfig.username.hasPrefix("pg_") {
+            throw bad("dbConfig.username '\(dbConfig.username)' starts with pg_, which Postgres reserves; choose another role name")
+        }
+        if dbConfig.username.unicodeScalars.contains(where: Self.isControl) {
+            throw bad("dbConfig.username contains control characters; use printable characters only")
+        }
+        if dbConfig.password.isEmpty {
+            throw bad("dbConfig.password is empty; give a password for the database owner")
+        }
+        if dbConfig.password.unicodeScalars.contains(where: Self.isControl) {
+            throw bad("dbConfig.password contains control characters (newline, NUL, ...); use printable characters only")
+        }
+        if let asyncMembers {
+            let spare = quorumGroupSize - dataQuorumSize
+            if !(0...spare).contains(asyncMembers) {
+                throw bad("asyncMembers \(asyncMembers) is out of range; with quorumGroupSize \(quorumGroupSize) use 0 to \(spare)")
+            }
+        }
+        if let homeServer, homeServer.isEmpty {
+            throw bad("homeServer is empty; name a server (like server1) or leave the field out")
+        }
+    }
+
+    /// `[a-z_][a-z0-9_]*`: needs no quoting in SQL and survives Postgres's case folding.
+    public static func isLowercaseIdentifier(_ s: String) -> Bool {
+        guard let first = s.utf8.first, first == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else {
+            return false
+        }
+        return s.utf8.allSatisfy { b in
+            b == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b)
+        }
+    }
+
+    private static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || u.value == 0x7F }
+}

@@ -1,2 +1,0 @@
-// KetchWire: filled in by its issue.
-import KetchShared

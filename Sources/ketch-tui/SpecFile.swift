@@ -1,0 +1,47 @@
+import Foundation
+import KetchShared
+import Yams
+
+/// Reads a replica spec file in the seed's shape (`data: - attributes: {...} type: replica`) or
+/// as bare attributes, for the create form.
+enum SpecFile {
+    private struct Document: Decodable {
+        struct Item: Decodable {
+            var attributes: ReplicaSpec
+            var type: String?
+        }
+        var data: [Item]
+    }
+
+    static func load(path: String) -> Result<ReplicaSpec, TUIError> {
+        let expanded = path.hasPrefix("~/") ? NSHomeDirectory() + path.dropFirst(1) : path
+        guard let text = try? String(contentsOfFile: expanded, encoding: .utf8) else {
+            return .failure(TUIError(code: "spec-unreadable", message: "cannot read \(path); give the path of a readable YAML spec file"))
+        }
+        let decoder = YAMLDecoder()
+        do {
+            if let doc = try? decoder.decode(Document.self, from: text) {
+                guard let item = doc.data.first else {
+                    return .failure(TUIError(code: "spec-empty", message: "\(path) has an empty data list; it needs one replica"))
+                }
+                if let type = item.type, type != "replica" {
+                    return .failure(TUIError(code: "spec-type", message: "\(path) describes a '\(type)', not a replica"))
+                }
+                return .success(item.attributes)
+            }
+            return .success(try decoder.decode(ReplicaSpec.self, from: text))
+        } catch {
+            return .failure(TUIError(code: "spec-invalid", message: "\(path) is not a replica spec (\(Self.describe(error))); see examples/samplereplica.yaml"))
+        }
+    }
+
+    private static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.dataCorrupted(let c): c.debugDescription
+        default: "\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable"
+        }
+    }
+}
