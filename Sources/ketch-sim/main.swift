@@ -22,6 +22,7 @@ struct KetchSim: ParsableCommand {
             throw ValidationError("unknown mutation '\(mutation)'; choose one of: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard safetySeconds > 0 && safetySeconds <= 3_600 else { throw ValidationError("--safety-seconds must be 1...3600") }
+        if let n = seeds, n < 1 || n > 10_000_000 { throw ValidationError("--seeds must be 1...10000000") }
         if seed == nil && seeds == nil && !bench { throw ValidationError("give --seed S, --seeds N or --bench") }
     }
 
