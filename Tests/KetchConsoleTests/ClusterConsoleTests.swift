@@ -58,7 +58,7 @@ import Testing
         try #require(TmuxSmokeTests.ready && FileManager.default.isExecutableFile(atPath: Self.node),
                      "build ketch-node and ketch-tui first (swift build) and install tmux")
         let cluster = try Cluster()
-        let s = try TmuxSmokeTests.Session(dir: cluster.dir.appendingPathComponent("tmux"),
+        let s = try TmuxSmokeTests.Session(dir: cluster.dir.appendingPathComponent(cluster.dir.lastPathComponent + "-console"),
                                            arguments: "--members \(Self.hosts.joined(separator: ",")) --api-port \(Self.apiPort) --secret-file \(cluster.secret.path)")
         let live = try s.waitFor("all four feeds live", seconds: 30) { $0.contains("4/4 feeds live") }
         for h in Self.hosts { #expect(live.contains(h)) }
