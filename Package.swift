@@ -68,8 +68,9 @@ let package = Package(
 
         .testTarget(name: "KetchSharedTests", dependencies: ["KetchShared"]),
         .testTarget(name: "KetchCoreTests", dependencies: ["KetchCore", "KetchShared"], resources: [.copy("Scenarios")]),
-        .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared"]),
+        .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared", "ketchctl"]),
         .testTarget(name: "KetchStoreTests", dependencies: ["KetchStore", "KetchShared"]),
+        .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),

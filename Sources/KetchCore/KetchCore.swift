@@ -1,2 +1,201 @@
-// KetchCore: filled in by its issue.
 import KetchShared
+
+/// The Ketch protocol of one server as a deterministic state machine, without I/O.
+///
+/// The node owns one `KetchCore`, feeds it every event and carries out each `CoreOutput` in
+/// order: persist (durably) → send → database → schedule `wakeAt`. Time arrives only in events;
+/// there is no clock, randomness or I/O here, so the simulator can replay a run exactly.
+public struct KetchCore: Sendable {
+    public let config: CoreConfig
+    public let bootID: String
+    var counters: Counters
+    var nextBallot: UInt64
+    var acceptors: [ReplicaID: AcceptorRecord] = [:]
+    var replicas: [ReplicaID: ReplicaState] = [:]
+    var healthy: [ServerID: Bool] = [:]
+    /// Nil until the first event tells us what time it is (after a reboot the quiet period
+    /// starts then).
+    var quietUntil: Instant?
+    var bootRecordNeeded: Bool
+    var rebooted: Bool
+    var inbox: [KetchMessage] = []
+    var out = CoreOutput()
+
+    /// A server with no state yet.
+    public init(config: CoreConfig, bootID: String) {
+        self.init(config: config, bootID: bootID, restoring: [])
+    }
+
+    /// Rebuilds the core from everything the node had persisted. Grants written in another boot
+    /// are dropped, and the acceptor stays quiet for `LeaseTiming.rebootQuiet`.
+    public init(config: CoreConfig, bootID: String, restoring records: [PersistRecord]) {
+        self.config = config
+        self.bootID = bootID
+        var counters = Counters()
+        var boot: BootRecord?
+        var removed: Set<ReplicaID> = []
+        for r in records {
+            switch r {
+            case .replica(let rec): replicas[rec.replica] = ReplicaState(record: rec)
+            case .replicaRemoved(let id): removed.insert(id)
+            case .acceptor(let a): acceptors[a.replica] = a
+            case .counters(let c): counters = c
+            case .boot(let b): boot = b
+            }
+        }
+        for id in removed { replicas[id] = nil; acceptors[id] = nil }
+        self.counters = counters
+        self.nextBallot = counters.ballotReserved + 1
+        self.healthyServers = [config.server]
+        if let b = boot, b.bootID == bootID {
+            quietUntil = b.quietUntil
+            bootRecordNeeded = false
+            rebooted = false
+        } else {
+            rebooted = !acceptors.isEmpty
+            bootRecordNeeded = true
+            for id in acceptors.keys {
+                acceptors[id]?.current?.accepted = nil
+                acceptors[id]?.prior?.accepted = nil
+            }
+        }
+    }
+
+    /// Handles one event and returns what the node must do, in order.
+    public mutating func handle(_ event: CoreEvent) -> CoreOutput {
+        out = CoreOutput()
+        let now = event.now
+        if bootRecordNeeded { recordBoot(now: now) }
+        switch event {
+        case .tick:
+            for id in replicas.keys.sorted() { drive(id, now: now) }
+        case .received(_, let message, _):
+            dispatch(message, now: now)
+        case .membership(let view, _):
+            updateHealthy(view)
+            for id in replicas.keys.sorted() { drive(id, now: now) }
+        case .database(let report, _):
+            database(report, now: now)
+        case .command(let command, _):
+            self.command(command, now: now)
+        }
+        while !inbox.isEmpty {
+            let m = inbox.removeFirst()
+            dispatch(m, now: now)
+        }
+        out.wakeAt = wakeAt(now: now)
+        return out
+    }
+
+    private mutating func recordBoot(now: Instant) {
+        bootRecordNeeded = false
+        let quiet = rebooted ? now + config.timing.rebootQuiet : now
+        quietUntil = quiet
+        for id in acceptors.keys.sorted() { out.persist.append(.acceptor(acceptors[id]!)) }
+        out.persist.append(.boot(BootRecord(bootID: bootID, quietUntil: quiet)))
+        if rebooted {
+            note(nil, nil, "rebooted (boot \(bootID)): acceptors quiet until \(quiet)")
+        }
+    }
+
+    func isQuiet(_ now: Instant) -> Bool { quietUntil.map { now < $0 } ?? true }
+
+    func isHealthy(_ s: ServerID) -> Bool { s == config.server || healthy[s] == true }
+
+    /// Sorted healthy servers including this one, recomputed on each membership event.
+    var healthyServers: [ServerID] = []
+    /// Question 3 waits for the first membership event: before it, everyone looks unresponsive.
+    var membershipKnown = false
+
+    mutating func updateHealthy(_ view: [ServerID: Bool]) {
+        healthy = view
+        membershipKnown = true
+        var s = Set(view.filter { $0.value }.map(\.key))
+        s.insert(config.server)
+        healthyServers = s.sorted()
+    }
+
+    mutating func send(_ message: KetchMessage, to server: ServerID) {
+        if server == config.server { inbox.append(message) } else { out.send.append((server, message)) }
+    }
+
+    mutating func db(_ replica: ReplicaID, _ action: DatabaseAction) {
+        out.database.append(DatabaseCommand(replica: replica, action: action))
+    }
+
+    mutating func note(_ replica: ReplicaID?, _ epoch: EpochID?, _ text: String) {
+        out.notes.append(Note(replica: replica, epoch: epoch, text: text))
+    }
+
+    mutating func persist(_ record: ReplicaRecord) { out.persist.append(.replica(record)) }
+
+    /// A fresh ballot above everything this server used or saw. Sequences are reserved in blocks
+    /// of 1,000 so that renewals do not each cost a durable write.
+    mutating func freshBallot(above seen: Ballot) -> Ballot {
+        let seq = max(nextBallot, seen.sequence + 1)
+        nextBallot = seq + 1
+        if seq >= counters.ballotReserved {
+            counters.ballotReserved = seq + 1_000
+            out.persist.append(.counters(counters))
+        }
+        return Ballot(sequence: seq, server: config.server)
+    }
+
+    mutating func freshEpochID(after seen: [EpochID]) -> EpochID {
+        let seq = max(counters.epochSequence, seen.map(\.sequence).max() ?? 0) + 1
+        counters.epochSequence = seq
+        out.persist.append(.counters(counters))
+        return EpochID(sequence: seq, server: config.server)
+    }
+
+    private func wakeAt(now: Instant) -> Instant? {
+        var best: Instant?
+        for st in replicas.values {
+            guard let p = st.proposer, let end = p.leaseEnd, now < end else { continue }
+            let renew = (p.leaseStarted ?? now) + config.renewPeriod
+            let t = min(end, max(renew, now))
+            best = best.map { min($0, t) } ?? t
+        }
+        return best
+    }
+
+    private mutating func dispatch(_ message: KetchMessage, now: Instant) {
+        if let p = replicas[message.replica]?.record.primary, p == message.source {
+            replicas[message.replica]?.primarySeen = now
+        }
+        switch message {
+        case .leasePrepare, .leasePropose, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
+            accept(message, now: now)
+        case .leasePrepareReply(let r): prepareReply(r, now: now)
+        case .leaseProposeReply(let r): proposeReply(r, now: now)
+        case .epochSetupReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.setupAcks, now: now)
+        case .epochOpenReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.openAcks, now: now)
+        case .epochCloseReply(let r):
+            // Close concerns the prior epoch; the acks belong to the reconfiguration towards `epoch`.
+            if let st = replicas[r.replica], st.record.prior?.id == r.epoch {
+                ack(r.replica, st.record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
+            }
+        case .epochRevokeReply(let r): ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now)
+        case .replicaCreateReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.createAcks, now: now)
+        case .replicaUpdateInSyncReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.inSyncAcks, now: now)
+        case .replicaCreate(let m): memberCreate(m, now: now)
+        case .replicaUpdateInSync(let m): memberInSync(m, now: now)
+        case .replicaDelete(let m): forget(m.replica, reason: "deleted by \(m.source.short)")
+        case .switchover(let m): switchoverRequested(m, now: now)
+        }
+    }
+
+    /// Records one reply to a request of the current reconfiguration, then re-runs the questions.
+    private mutating func ack(_ id: ReplicaID, _ epoch: EpochID, _ from: ServerID, _ refusal: ProtocolRefusal?,
+                              _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant) {
+        guard var st = replicas[id], st.progress.epoch == epoch else { return }
+        if let refusal {
+            st.progress.refusals[from] = refusal
+            replicas[id] = st
+            return
+        }
+        st.progress[keyPath: set].insert(from)
+        replicas[id] = st
+        drive(id, now: now)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import KetchCore
+import KetchPostgres
 import KetchShared
 import KetchStore
 import KetchWire
@@ -12,10 +13,16 @@ public actor Node {
     let identity: RuntimeIdentity
     let bootID: String
     let startedAtUnixMs: Int64
-    private var logger: Logger
-    private let store: KetchStore
-    private var membership: Membership
-    private let transport: PeerTransport
+    var logger: Logger
+    let store: KetchStore
+    var membership: Membership
+    var core: KetchCore
+    var databases: [ReplicaID: ReplicaDatabase] = [:]
+    /// The latest Postgres state each local copy reported (or its failure).
+    var dbStatus: [ReplicaID: PostgresStatus] = [:]
+    let secret: ClusterSecret
+    let tools: PostgresTools
+    let transport: PeerTransport
     private let api: APIServer
     let feed: FeedPublisher
     private var events: [ClusterEvent] = []
@@ -25,8 +32,11 @@ public actor Node {
     static let tickPeriodNanoseconds: UInt64 = 20_000_000
     static let publishPeriod = Span.milliseconds(500)
 
-    private init(config: NodeConfig, identity: RuntimeIdentity, incarnation: UInt64, store: KetchStore,
-                 transport: PeerTransport, api: APIServer, feed: FeedPublisher, logger: Logger) {
+    private init(config: NodeConfig, identity: RuntimeIdentity, incarnation: UInt64, store: KetchStore, secret: ClusterSecret,
+                 core: KetchCore, transport: PeerTransport, api: APIServer, feed: FeedPublisher, logger: Logger) {
+        self.secret = secret
+        self.core = core
+        self.tools = PostgresTools(binDirectory: config.dbBinDirectory, osUser: config.dbUser)
         self.config = config
         self.identity = identity
         self.bootID = MonotonicClock.bootID()
@@ -48,14 +58,15 @@ public actor Node {
     public static func start(config: NodeConfig, secret: ClusterSecret, store: KetchStore, logger: Logger) async throws -> Node {
         let identity = try loadIdentity(config: config, store: store, logger: logger)
         let incarnation = try store.nextSequence(name: "incarnation")
+        let core = try restoreCore(config: config, identity: identity, store: store)
         let transport = PeerTransport(secret: secret, logger: logger)
         do { _ = try await transport.start(host: config.memberEndpoint.addr, port: config.memberEndpoint.port) } catch {
             throw NodeError("listen", "cannot listen for peers on \(config.memberEndpoint): \(error); is another ketch-node using that address?")
         }
         let feed = FeedPublisher()
         let api = APIServer(secret: secret, logger: logger)
-        let node = Node(config: config, identity: identity, incarnation: incarnation, store: store,
-                        transport: transport, api: api, feed: feed, logger: logger)
+        let node = Node(config: config, identity: identity, incarnation: incarnation, store: store, secret: secret,
+                        core: core, transport: transport, api: api, feed: feed, logger: logger)
         do { _ = try await api.start(host: config.apiEndpoint.addr, port: config.apiEndpoint.port, handler: NodeAPIHandler(node: node)) } catch {
             await transport.shutdown()
             throw NodeError("listen", "cannot listen for clients on \(config.apiEndpoint): \(error); is another ketch-node using that address?")
@@ -102,11 +113,13 @@ public actor Node {
                 try? await Task.sleep(nanoseconds: Node.tickPeriodNanoseconds)
             }
         })
+        resumeDatabases()
         publish(now: MonotonicClock.now())
     }
 
     public func shutdown() async {
         for t in tasks { t.cancel() }
+        for db in databases.values { await db.shutdown() }
         await api.shutdown()
         await transport.shutdown()
         logger.notice("stopped")
@@ -117,6 +130,7 @@ public actor Node {
     func tick() {
         let now = MonotonicClock.now()
         carryOut(membership.tick(now: now), now: now)
+        step(.tick(now: now))
         if now - lastPublished >= Self.publishPeriod { publish(now: now) }
     }
 
@@ -125,8 +139,8 @@ public actor Node {
         switch envelope.message {
         case .membership(let m):
             carryOut(membership.received(m, now: now), now: now)
-        case .ketch:
-            logger.debug("ketch message ignored: protocol core not wired yet", metadata: ["peer": .string(envelope.from.short)])
+        case .ketch(let m):
+            step(.received(from: envelope.from, m, now: now))
         }
     }
 
@@ -140,15 +154,18 @@ public actor Node {
         for send in out.sends {
             transport.send(PeerEnvelope(from: identity.serverID, message: .membership(send.message)), to: send.to)
         }
-        if !out.changes.isEmpty { publish(now: now) }
+        if !out.changes.isEmpty {
+            step(.membership(membershipView, now: now))
+            publish(now: now)
+        }
     }
 
-    private func record(_ event: ClusterEvent) {
+    func record(_ event: ClusterEvent) {
         events.append(event)
         if events.count > Self.maxEvents { events.removeFirst(events.count - Self.maxEvents) }
     }
 
-    private func publish(now: Instant) {
+    func publish(now: Instant) {
         lastPublished = now
         let status = self.status(now: now)
         let feed = self.feed
@@ -156,6 +173,22 @@ public actor Node {
     }
 
     // MARK: Queries
+
+    /// Servers as the core must see them: alive (healthy) or not.
+    var membershipView: [ServerID: Bool] {
+        var view: [ServerID: Bool] = [identity.serverID: true]
+        for m in membership.others { view[m.record.server] = m.record.health == .alive }
+        return view
+    }
+
+    /// A server's address, for Postgres connections between copies.
+    func address(of server: ServerID) -> String? {
+        server == identity.serverID ? config.memberEndpoint.addr : membership.members[server]?.record.endpoint.addr
+    }
+
+    func name(of server: ServerID) -> String {
+        server == identity.serverID ? config.name : membership.members[server]?.record.name ?? server.short
+    }
 
     func status(now: Instant) -> NodeStatus {
         var members = [MemberStatus(server: identity.serverID, name: config.name, endpoint: config.memberEndpoint,
@@ -166,7 +199,7 @@ public actor Node {
                                         apiEndpoint: m.record.apiEndpoint, health: m.record.health,
                                         incarnation: m.record.incarnation, lastHeardMs: heard))
         }
-        return NodeStatus(server: identity.serverID, name: config.name, members: members, replicas: [], events: events)
+        return NodeStatus(server: identity.serverID, name: config.name, members: members, replicas: replicaStatus(now: now), events: events)
     }
 
     func resources(_ kind: ResourceKind, id: String?) -> ControlReply {
@@ -200,7 +233,7 @@ public actor Node {
                 return Resource(attributes: .object(attrs), id: m.server.rawValue, type: .server)
             }
         case .epoch, .replica, .dbmgr:
-            list = []
+            list = replicaResources(kind, now: now)
         }
         if let id {
             list = list.filter { $0.id == id || $0.attributes["name"] == .string(id) }
@@ -222,8 +255,14 @@ struct NodeAPIHandler: APIHandler {
             return await node.resources(kind, id: id)
         case .subscribe:
             return .error(ErrorReply(code: "bad-request", message: "subscribe is answered with the feed, not a reply"))
-        case .createReplica, .deleteReplica, .failover, .conninfo:
-            return .error(ErrorReply(code: "not-implemented", message: "databases are not managed by this build yet"))
+        case .createReplica(let spec):
+            return await node.create(spec)
+        case .deleteReplica(let name):
+            return await node.delete(name)
+        case let .failover(name, to):
+            return await node.failover(name, to: to, progress: progress)
+        case .conninfo(let name):
+            return await node.conninfo(name)
         }
     }
 

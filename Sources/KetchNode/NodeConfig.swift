@@ -25,6 +25,14 @@ public struct NodeConfig: Sendable {
         self.secretFile = secretFile; self.membership = membership; self.logLevel = logLevel
     }
 
+    /// Lease timing; defaults are the core's (3 s lease, renewed every second, 10% drift).
+    public var leaseMs: Int = 3000
+    public var renewMs: Int = 1000
+
+    func core(server: ServerID) -> CoreConfig {
+        CoreConfig(server: server, leaseDuration: .milliseconds(Int64(leaseMs)), renewPeriod: .milliseconds(Int64(renewMs)))
+    }
+
     public static let defaultAPIPort = 7460
     public static let defaultMemberPort = 7459
     public static let defaultSecretFile = "/etc/ketch/cluster.secret"

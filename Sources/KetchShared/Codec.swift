@@ -51,6 +51,11 @@ public enum WireCodec {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: floatStrategy.positiveInfinity, negativeInfinity: floatStrategy.negativeInfinity, nan: floatStrategy.nan)
 
+        // Fast path: one parse for a well-formed line. Only a failure pays for the second,
+        // lenient parse that classifies what was wrong.
+        if let message = try? decoder.decode(WireMessage.self, from: data), port.acceptedTypes.contains(message.type) {
+            return message
+        }
         let header: Header
         do {
             header = try decoder.decode(Header.self, from: data)

@@ -85,6 +85,10 @@ extension WireMessage: Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        let version = try c.decode(Int.self, forKey: .v)
+        guard version == WireCodec.version else {
+            throw DecodingError.dataCorruptedError(forKey: .v, in: c, debugDescription: "wire version \(version) is not supported; this build speaks \(WireCodec.version)")
+        }
         let type = try c.decode(String.self, forKey: .type)
         switch type {
         case "hello":

@@ -43,3 +43,37 @@ extension NodeStatus {
         }
     }
 }
+
+/// Hand-written so each change sits directly under its case name (`{"member":{...}}`) instead
+/// of under Swift's synthesized `"_0"` key.
+extension FeedDelta {
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case member, memberRemoved, replica, replicaRemoved, event
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard c.allKeys.count == 1, let key = c.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription:
+                "expected exactly one of \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        switch key {
+        case .member: self = .member(try c.decode(MemberStatus.self, forKey: key))
+        case .memberRemoved: self = .memberRemoved(try c.decode(ServerID.self, forKey: key))
+        case .replica: self = .replica(try c.decode(ReplicaStatus.self, forKey: key))
+        case .replicaRemoved: self = .replicaRemoved(try c.decode(ReplicaID.self, forKey: key))
+        case .event: self = .event(try c.decode(ClusterEvent.self, forKey: key))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .member(let m): try c.encode(m, forKey: .member)
+        case .memberRemoved(let id): try c.encode(id, forKey: .memberRemoved)
+        case .replica(let r): try c.encode(r, forKey: .replica)
+        case .replicaRemoved(let id): try c.encode(id, forKey: .replicaRemoved)
+        case .event(let e): try c.encode(e, forKey: .event)
+        }
+    }
+}

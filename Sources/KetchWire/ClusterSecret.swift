@@ -8,6 +8,9 @@ import KetchShared
 /// by every child. The value is only ever used as an HMAC key; `description` is redacted so
 /// that interpolating a `ClusterSecret` into a log line cannot leak it.
 public struct ClusterSecret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// Where nodes and clients look when no flag or `KETCH_SECRET_FILE` names the file.
+    public static let defaultPath = "/etc/ketch/cluster.secret"
+
     /// Shorter secrets are refused: 16 bytes of random text is the least that resists guessing.
     public static let minimumBytes = 16
 

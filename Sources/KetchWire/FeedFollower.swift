@@ -22,6 +22,8 @@ public struct FeedFollower: Sendable {
         public var maxBackoff: Duration = .seconds(2)
         /// Without any message for this long, the node is treated as gone (heartbeats come every second).
         public var silenceTimeout: Duration = .seconds(3)
+        /// Events the console may leave unread; beyond that the subscription restarts.
+        public var bufferLimit: Int = 4096
         public init() {}
     }
 
@@ -35,7 +37,7 @@ public struct FeedFollower: Sendable {
 
     /// Events until the returned stream is dropped or its consumer's task is cancelled.
     public func events() -> AsyncStream<Event> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(4096))
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(options.bufferLimit))
         let task = Task { await run(continuation) }
         continuation.onTermination = { _ in task.cancel() }
         return stream
@@ -92,8 +94,13 @@ public struct FeedFollower: Sendable {
                     return "sequence gap on the feed of \(endpoint) (expected \(expected), got \(message.sequence)); resubscribing"
                 }
                 expected += 1
+                // A console too slow to drain its buffer must not see a delta after a dropped
+                // one: stop this subscription; the next starts with a fresh snapshot.
+                if case .dropped = out.yield(.message(message)) {
+                    delivered = false
+                    return "the console fell behind the feed of \(endpoint); resubscribing"
+                }
                 delivered = true
-                out.yield(.message(message))
             }
             return "the node at \(endpoint) ended the feed"
         } catch {

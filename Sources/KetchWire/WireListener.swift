@@ -96,7 +96,9 @@ final class WireListener: Sendable {
             return
         }
         defer { unregister(channel) }
-        let remote = channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        let remote = channel.remoteAddress.map { address in
+            address.ipAddress.map { "\($0):\(address.port ?? 0)" } ?? "\(address)"
+        } ?? "unknown"
         try? await connection.executeThenClose { inbound, outbound in
             var reader = LineReader(inbound, port: port)
             let writer = LineWriter(outbound: outbound)

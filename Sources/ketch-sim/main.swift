@@ -1,1 +1,71 @@
-print("not yet")
+import ArgumentParser
+import KetchCore
+import KetchSimulation
+
+struct KetchSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ketch-sim",
+        abstract: "Deterministic simulation of the Ketch protocol: seeds, faults, invariants.")
+
+    @Option(help: "Replay one seed.") var seed: UInt64?
+    @Option(help: "Run this many seeds.") var seeds: Int?
+    @Option(help: "First seed of a campaign.") var from: UInt64 = 1
+    @Flag(help: "Print the event trace of the replayed seed.") var trace = false
+    @Option(help: "Break one rule on purpose: \(Mutation.allCases.filter { $0 != .none }.map(\.rawValue).joined(separator: ", ")).")
+    var mutation: String = "none"
+    @Flag(help: "Let one clock drift beyond the configured bound.") var beyondDrift = false
+    @Option(help: "Simulated seconds of faults per seed.") var safetySeconds: Int64 = 20
+
+    func validate() throws {
+        guard Mutation(rawValue: mutation) != nil else {
+            throw ValidationError("unknown mutation '\(mutation)'; choose one of: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard safetySeconds > 0 && safetySeconds <= 3_600 else { throw ValidationError("--safety-seconds must be 1...3600") }
+        if seed == nil && seeds == nil { throw ValidationError("give --seed S or --seeds N") }
+    }
+
+    func run() throws {
+        let mutation = Mutation(rawValue: mutation)!
+        let configure: (inout SimConfig) -> Void = { c in
+            c.beyondDrift = beyondDrift
+            c.safetySeconds = safetySeconds
+            c.trace = trace
+        }
+        if let seed {
+            var config = SimConfig(seed: seed, mutation: mutation)
+            configure(&config)
+            var sim = Simulation(config: config)
+            let result = sim.run()
+            for line in result.trace { print(line) }
+            print("seed \(seed): \(result.shape) steps=\(result.steps) acked=\(result.ackedWrites) reads=\(result.reads) recovery_ms=\(result.recoveryMs ?? -1)")
+            if let v = result.violations.first {
+                print("FAIL \(v)\nreplay: \(result.config.replayCommand)")
+                throw ExitCode(1)
+            }
+            print("ok")
+            return
+        }
+        let count = seeds ?? 1
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = Campaign.run(from: from, count: count, mutation: mutation, stopAtFirstFailure: mutation != .none,
+                                   configure: configure) { r in
+            if let v = r.violations.first { print("FAIL seed \(r.config.seed): \(v)\n  replay: \(r.config.replayCommand)") }
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("seeds=\(summary.seeds) failures=\(summary.failures.count) acked_writes=\(summary.ackedWrites) core_steps=\(summary.coreSteps) max_recovery_ms=\(summary.maxRecoveryMs) wall_s=\(Double(Int(seconds * 10)) / 10) sim_speedup=\(Int(Double(summary.simulatedNs) / 1e9 / max(seconds, 1e-9)))")
+        if mutation != .none {
+            if let f = summary.failures.first, let v = f.violations.first {
+                print("mutation \(mutation.rawValue) caught at seed \(f.config.seed), step \(v.step): [\(v.invariant)]")
+            } else {
+                print("mutation \(mutation.rawValue) NOT caught in \(summary.seeds) seeds")
+                throw ExitCode(1)
+            }
+        } else if !summary.failures.isEmpty {
+            throw ExitCode(1)
+        }
+    }
+}
+
+KetchSim.main()

@@ -21,10 +21,7 @@ import Glibc
         return (p, pidFile)
     }
 
-    func childPids(of pid: Int32) -> [Int32] {
-        let r = try? runCommand("/usr/bin/pgrep", ["-P", "\(pid)"])
-        return (r?.stdout ?? "").split(separator: "\n").compactMap { Int32($0) }
-    }
+    func childPids(of pid: Int32) -> [Int32] { childProcesses(of: pid) }
 
     @Test func itKillsThePostmasterAndItsChildrenWhenTheLeaseRunsOut() async throws {
         let dir = try TempDir("ketch-fence")

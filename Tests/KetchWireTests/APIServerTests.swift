@@ -43,10 +43,10 @@ struct APIServerTests {
         }
         // The server's side: a raw client with the wrong secret gets an auth-failed line, then EOF.
         let raw = try RawSocket(port: endpoint.port)
-        let answer = authenticate(raw, secret: otherSecret)
+        let answer = await authenticate(raw, secret: otherSecret)
         guard case .error(let e) = answer else { Issue.record("expected an error line, got \(String(describing: answer))"); return }
         #expect(e.code == .authFailed)
-        #expect(raw.readUntilClosed())
+        #expect(await raw.readUntilClosed())
     }
 
     @Test func clientRefusesAServerThatCannotProveTheSecret() async throws {
@@ -65,30 +65,30 @@ struct APIServerTests {
         let (server, endpoint) = try await startServer()
         defer { Task { await server.shutdown() } }
         let raw = try RawSocket(port: endpoint.port)
-        guard case .hello = raw.decodedLine() else { Issue.record("no hello"); return }
-        raw.write(try WireCodec.encode(.request(id: 1, .get(kind: .server, id: nil))))
-        guard case .error(let e) = raw.decodedLine() else { Issue.record("no error line"); return }
+        guard case .hello = await raw.decodedLine() else { Issue.record("no hello"); return }
+        try await raw.write(WireCodec.encode(.request(id: 1, .get(kind: .server, id: nil))))
+        guard case .error(let e) = await raw.decodedLine() else { Issue.record("no error line"); return }
         #expect(e.code == .notAuthenticated)
-        #expect(raw.readUntilClosed())
+        #expect(await raw.readUntilClosed())
     }
 
     @Test func garbageGetsErrorLinesThenCloseAndOthersAreStillServed() async throws {
         let (server, endpoint) = try await startServer()
         defer { Task { await server.shutdown() } }
         let raw = try RawSocket(port: endpoint.port)
-        guard case .welcome = authenticate(raw) else { Issue.record("handshake failed"); return }
-        raw.write("this is not json\n")
-        guard case .error(let e1) = raw.decodedLine() else { Issue.record("no error for garbage"); return }
+        guard case .welcome = await authenticate(raw) else { Issue.record("handshake failed"); return }
+        await raw.write("this is not json\n")
+        guard case .error(let e1) = await raw.decodedLine() else { Issue.record("no error for garbage"); return }
         #expect(e1.code == .badJSON)
-        raw.write("{\"v\":1,\"type\":\"launch-missiles\"}\n")
-        guard case .error(let e2) = raw.decodedLine() else { Issue.record("no error for unknown type"); return }
+        await raw.write("{\"v\":1,\"type\":\"launch-missiles\"}\n")
+        guard case .error(let e2) = await raw.decodedLine() else { Issue.record("no error for unknown type"); return }
         #expect(e2.code == .unknownType)
-        raw.write([0xFF, 0xFE, 0x0A])
-        guard case .error(let e3) = raw.decodedLine() else { Issue.record("no error for bad utf8"); return }
+        await raw.write([0xFF, 0xFE, 0x0A])
+        guard case .error(let e3) = await raw.decodedLine() else { Issue.record("no error for bad utf8"); return }
         #expect(e3.code == .badUTF8)
-        guard case .error(let e4) = raw.decodedLine() else { Issue.record("no too-many-errors line"); return }
+        guard case .error(let e4) = await raw.decodedLine() else { Issue.record("no too-many-errors line"); return }
         #expect(e4.code == .tooManyErrors)
-        #expect(raw.readUntilClosed())
+        #expect(await raw.readUntilClosed())
 
         let client = try await APIClient.connect(to: endpoint, secret: testSecret)
         #expect(try await client.request(.conninfo(name: "x")) == .ok(message: "done"))
@@ -101,11 +101,11 @@ struct APIServerTests {
         let (server, endpoint) = try await startServer(limits: limits)
         defer { Task { await server.shutdown() } }
         let raw = try RawSocket(port: endpoint.port)
-        guard case .welcome = authenticate(raw) else { Issue.record("handshake failed"); return }
-        raw.write([UInt8](repeating: UInt8(ascii: "x"), count: 10_000))
-        guard case .error(let e) = raw.decodedLine() else { Issue.record("no error for an oversized line"); return }
+        guard case .welcome = await authenticate(raw) else { Issue.record("handshake failed"); return }
+        await raw.write([UInt8](repeating: UInt8(ascii: "x"), count: 10_000))
+        guard case .error(let e) = await raw.decodedLine() else { Issue.record("no error for an oversized line"); return }
         #expect(e.code == .lineTooLong)
-        #expect(raw.readUntilClosed())
+        #expect(await raw.readUntilClosed())
         let client = try await APIClient.connect(to: endpoint, secret: testSecret)
         #expect(try await client.request(.conninfo(name: "x")) == .ok(message: "done"))
         await client.close()
@@ -115,9 +115,9 @@ struct APIServerTests {
         let (server, endpoint) = try await startServer()
         defer { Task { await server.shutdown() } }
         let raw = try RawSocket(port: endpoint.port)
-        guard case .welcome = authenticate(raw) else { Issue.record("handshake failed"); return }
-        raw.write([UInt8](repeating: UInt8(ascii: "{"), count: (1 << 20) + 10) + [0x0A])
-        guard case .error(let e) = raw.decodedLine() else { Issue.record("no error for an oversized line"); return }
+        guard case .welcome = await authenticate(raw) else { Issue.record("handshake failed"); return }
+        await raw.write([UInt8](repeating: UInt8(ascii: "{"), count: (1 << 20) + 10) + [0x0A])
+        guard case .error(let e) = await raw.decodedLine() else { Issue.record("no error for an oversized line"); return }
         #expect(e.code == .lineTooLong)
     }
 
@@ -125,9 +125,9 @@ struct APIServerTests {
         let (server, endpoint) = try await startServer()
         defer { Task { await server.shutdown() } }
         let raw = try RawSocket(port: endpoint.port)
-        guard case .welcome = authenticate(raw) else { Issue.record("handshake failed"); return }
-        raw.write("{\"v\":1,\"type\":\"request\",\"id\":9,\"request\":{\"get\":{\"kind\":\"planet\"}}}\n")
-        guard case .error(let e) = raw.decodedLine() else { Issue.record("no error"); return }
+        guard case .welcome = await authenticate(raw) else { Issue.record("handshake failed"); return }
+        await raw.write("{\"v\":1,\"type\":\"request\",\"id\":9,\"request\":{\"get\":{\"kind\":\"planet\"}}}\n")
+        guard case .error(let e) = await raw.decodedLine() else { Issue.record("no error"); return }
         #expect(e.code == .badMessage)
         #expect(e.requestID == 9)
         #expect(e.message.contains("request.get.kind"))
@@ -166,5 +166,44 @@ struct APIServerTests {
         #expect(received.map(\.sequence) == [0, 1, 2, 3, 4])
         #expect(received.contains { if case .delta(_, .member(let m)) = $0 { m.name == "server3" } else { false } })
         #expect(received.contains { if case .heartbeat = $0 { true } else { false } })
+    }
+
+    @Test func manyConcurrentClientsAreAllServed() async throws {
+        let (server, endpoint) = try await startServer()
+        defer { Task { await server.shutdown() } }
+        let ok = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    let client = try await APIClient.connect(to: endpoint, secret: testSecret)
+                    var n = 0
+                    for _ in 0..<25 {
+                        if case .resources = try await client.request(.get(kind: .server, id: nil)) { n += 1 }
+                    }
+                    await client.close()
+                    return n
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(ok == 500)
+    }
+
+    @Test func randomGarbageFloodsAreClosedAndTheServerCarriesOn() async throws {
+        let (server, endpoint) = try await startServer()
+        defer { Task { await server.shutdown() } }
+        var rng = SeededRandomNumbers(seed: 99)
+        let garbage = (0..<2_000_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        // Before authentication: refused and closed.
+        let early = try RawSocket(port: endpoint.port)
+        await early.write(garbage)
+        #expect(await early.readUntilClosed())
+        // After authentication: error lines, then closed.
+        let late = try RawSocket(port: endpoint.port)
+        guard case .welcome = await authenticate(late) else { Issue.record("handshake failed"); return }
+        await late.write(garbage)
+        #expect(await late.readUntilClosed())
+        let client = try await APIClient.connect(to: endpoint, secret: testSecret)
+        #expect(try await client.request(.conninfo(name: "x")) == .ok(message: "done"))
+        await client.close()
     }
 }

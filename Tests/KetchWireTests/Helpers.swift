@@ -40,8 +40,17 @@ struct TestHandler: APIHandler {
     func subscribe() async -> AsyncStream<FeedMessage> { await publisher.subscribe() }
 }
 
-/// A raw TCP connection for sending arbitrary bytes (misbehaving clients).
-final class RawSocket {
+/// Runs blocking work (sockets, child processes) on a plain thread: the cooperative pool has
+/// one thread per core, and a blocked one would starve the servers under test.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
+}
+
+/// A raw TCP connection for sending arbitrary bytes (misbehaving clients). Used by one test at
+/// a time; its async methods do the blocking calls off the cooperative pool.
+final class RawSocket: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int) throws {
@@ -60,7 +69,13 @@ final class RawSocket {
 
     deinit { close(fd) }
 
-    func write(_ bytes: [UInt8]) {
+    func write(_ bytes: [UInt8]) async {
+        await offPool { self.writeBlocking(bytes) }
+    }
+
+    func write(_ text: String) async { await write(Array(text.utf8)) }
+
+    private func writeBlocking(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -69,12 +84,14 @@ final class RawSocket {
         }
     }
 
-    func write(_ text: String) { write(Array(text.utf8)) }
-
     private var pending: [UInt8] = []
 
     /// The next line, or nil on EOF/timeout.
-    func readLine() -> String? {
+    func readLine() async -> String? {
+        await offPool { self.readLineBlocking() }
+    }
+
+    private func readLineBlocking() -> String? {
         while true {
             if let nl = pending.firstIndex(of: 0x0A) {
                 let line = String(decoding: pending[..<nl], as: UTF8.self)
@@ -89,7 +106,11 @@ final class RawSocket {
     }
 
     /// Reads until EOF; true if the server closed the connection (rather than timing out).
-    func readUntilClosed() -> Bool {
+    func readUntilClosed() async -> Bool {
+        await offPool { self.readUntilClosedBlocking() }
+    }
+
+    private func readUntilClosedBlocking() -> Bool {
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = recv(fd, &buf, buf.count, 0)
@@ -98,19 +119,19 @@ final class RawSocket {
         }
     }
 
-    func decodedLine() -> WireMessage? {
-        guard let line = readLine() else { return nil }
+    func decodedLine() async -> WireMessage? {
+        guard let line = await readLine() else { return nil }
         return try? WireCodec.decode(Array(line.utf8), port: .api)
     }
 }
 
 /// Authenticates a raw socket as a client, the way APIClient would.
-func authenticate(_ socket: RawSocket, secret: ClusterSecret = testSecret, role: WireRole = .client) -> WireMessage? {
-    guard let hello = socket.decodedLine() else { return nil }
+func authenticate(_ socket: RawSocket, secret: ClusterSecret = testSecret, role: WireRole = .client) async -> WireMessage? {
+    guard let hello = await socket.decodedLine() else { return nil }
     var handshake = ClientHandshake(secret: secret, role: role, peer: "test")
     guard case .success(.send(let auth)) = handshake.receive(hello) else { return nil }
-    socket.write(try! WireCodec.encode(auth))
-    return socket.decodedLine()
+    await socket.write(try! WireCodec.encode(auth))
+    return await socket.decodedLine()
 }
 
 func startServer(handler: some APIHandler = TestHandler(), limits: WireLimits = WireLimits()) async throws -> (APIServer, Endpoint) {

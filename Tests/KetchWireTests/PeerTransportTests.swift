@@ -112,10 +112,10 @@ struct PeerTransportTests {
         let b = PeerTransport(secret: testSecret, options: Self.fastOptions(), logger: quietLogger)
         let endpoint = try await b.start(host: "127.0.0.1", port: 0)
         let raw = try RawSocket(port: endpoint.port)
-        guard case .welcome = authenticate(raw, role: .peer) else { Issue.record("handshake failed"); return }
-        raw.write("nope\n{\"v\":2,\"type\":\"envelope\"}\n{\"v\":1,\"type\":\"request\"}\n")
+        guard case .welcome = await authenticate(raw, role: .peer) else { Issue.record("handshake failed"); return }
+        await raw.write("nope\n{\"v\":2,\"type\":\"envelope\"}\n{\"v\":1,\"type\":\"request\"}\n")
         var codes: [WireError.Code] = []
-        while let line = raw.readLine() {
+        while let line = await raw.readLine() {
             if case .error(let e) = try? WireCodec.decode(Array(line.utf8), port: .member) { codes.append(e.code) }
         }
         #expect(codes == [.badJSON, .badVersion, .unknownType])

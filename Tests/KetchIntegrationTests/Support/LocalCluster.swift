@@ -35,7 +35,7 @@ final class LocalCluster: @unchecked Sendable {
 
     func arguments(_ i: Int) -> [String] {
         ["--api-server", address(i), "--api-port", "\(apiPort)", "--member-port", "\(memberPort)",
-         "--member-list", memberList, "--data-dir", dataDir(i), "--secret-file", secretPath, "--log-level", "debug"]
+         "--member-list", memberList, "--data-dir", dataDir(i), "--secret-file", secretPath, "--log-level", "info"]
         + extraArguments + ["run"]
     }
 

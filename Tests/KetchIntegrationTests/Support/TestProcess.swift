@@ -45,7 +45,19 @@ final class TestProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
     func signal(_ sig: Int32) { if process.isRunning || sig == SIGCONT { kill(pid, sig) } }
-    func kill9() { signal(SIGKILL); process.waitUntilExit() }
+    /// SIGKILL to the process and the children it started (found before it dies).
+    func kill9() {
+        let kids = childProcesses(of: pid)
+        signal(SIGKILL)
+        for k in kids { kill(k, SIGKILL) }
+        waitForExit(seconds: 5)
+    }
+
+    /// Polls rather than `waitUntilExit`, which can hang on Linux when a grandchild lives on.
+    func waitForExit(seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+    }
 
     func terminate(within seconds: Double = 5) {
         guard process.isRunning else { return }
@@ -53,10 +65,21 @@ final class TestProcess: @unchecked Sendable {
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
+        if process.isRunning { kill9() }
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}
+
+/// Direct children of `pid`, from /proc.
+func childProcesses(of pid: Int32) -> [Int32] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return names.compactMap { name -> Int32? in
+        guard let child = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && Int32(fields[1]) == pid ? child : nil
+    }
 }
 
 /// Runs a command to completion, capturing its output.

@@ -1,0 +1,201 @@
+import KetchShared
+
+extension KetchCore {
+    mutating func prepareReply(_ r: LeasePrepareReply, now: Instant) {
+        guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
+        let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
+        st.proposer = p
+        if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch) }
+        replicas[r.replica] = st
+        for (s, m) in proposes { send(m, to: s) }
+    }
+
+    mutating func proposeReply(_ r: LeaseProposeReply, now: Instant) {
+        guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
+        let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
+        st.proposer = p
+        if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch) }
+        if acquired, p.target.successor == nil, !p.leaseAllOpen, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
+           !st.progress.opened {
+            // Our open epoch was closed by another server that is reconfiguring: stop renewing
+            // (a renewal would block its revoke) and let it finish.
+            st.standDownUntil = now + config.leaseDuration * 3
+            st.proposer = nil
+            note(r.replica, r.epoch, "epoch closed by another server; standing down")
+        }
+        replicas[r.replica] = st
+        drive(r.replica, now: now)
+    }
+
+    /// Deterministic stagger so that competing proposers rarely collide.
+    private func backoff(_ st: ReplicaState) -> Span {
+        let rank = st.record.epoch.quorumGroup.firstIndex(of: config.server) ?? st.record.epoch.quorumGroup.count
+        return config.retryInterval / 3 + .milliseconds(Int64(rank) * 40)
+    }
+
+    /// An acceptor reports that our epoch (or the prior we lease for it) went to another
+    /// successor: our copy is on a dead branch, so stop acting on it until a newer epoch's
+    /// Replica Create arrives.
+    private mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID) {
+        guard st.record.dataState == .inSync, epoch == st.record.epoch.id || epoch == st.record.prior?.id else { return }
+        st.record.dataState = .catchUp
+        st.record.superseded = true
+        persist(st.record)
+        note(st.record.replica, st.record.epoch.id, "epoch \(epoch.short) was revoked in favour of another successor or replaced; this copy is now catch-up")
+    }
+
+    /// Replica · Create (PDF Step 2/5 on a member): persist the epoch metadata and stream from the sender.
+    mutating func memberCreate(_ m: ReplicaCreate, now: Instant) {
+        let me = config.server
+        let reply = { (r: ProtocolRefusal?) in EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
+        let old = replicas[m.replica]
+        // Records only move forward, except a superseded one (a dead branch may carry a higher
+        // number than the live epoch).
+        if let old, m.epoch < old.record.epoch.id, !old.record.superseded {
+            send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
+            return
+        }
+        // Two members may both continue the same epoch; the lower server ID keeps it.
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, m.source > me {
+            send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
+            return
+        }
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == m.source {
+            // A repeat: the primary does not see us streaming yet, so point the database again.
+            let role = old.record.epoch.role(of: me, primary: m.source)
+            if old.record.hasData && (role == .sync || role == .async) { db(m.replica, .follow(primary: m.source)) }
+            send(.replicaCreateReply(reply(nil)), to: m.source)
+            return
+        }
+        let epoch = EpochInfo(id: m.epoch, quorumGroup: m.quorumGroup, dataQuorum: m.dataQuorum, asyncMembers: m.asyncMembers)
+        let prior = m.priorEpoch.map { EpochInfo(id: $0, quorumGroup: m.priorQuorumGroup, dataQuorum: []) }
+        // A copy that is in-sync for the epoch this one succeeds stays in-sync when it joins the
+        // new data quorum: nothing is acknowledged in an epoch before it opens.
+        var stillInSync = false
+        if let o = old?.record, o.dataState == .inSync, o.epoch.dataQuorum.contains(me), m.dataQuorum.contains(me) {
+            stillInSync = m.epoch == o.epoch.id || m.priorEpoch == o.epoch.id || (m.priorEpoch != nil && m.priorEpoch == o.prior?.id)
+        }
+        let role = epoch.role(of: me, primary: m.source)
+        let holdsData = role == .sync || role == .async
+        let hadData = old?.record.hasData ?? false
+        let record = ReplicaRecord(replica: m.replica, spec: m.spec, epoch: epoch, prior: prior, primary: m.source,
+                                   dataState: stillInSync ? .inSync : .catchUp, peerState: .catchUp, epochOpen: false,
+                                   hasData: hadData || holdsData)
+        var st = old ?? ReplicaState(record: record)
+        if st.serving != nil {
+            st.serving = nil
+            db(m.replica, .fence)
+        }
+        st.record = record
+        st.progress = Progress(epoch: m.epoch)
+        st.proposer = nil
+        st.dbPrimary = false
+        st.syncSet = nil
+        st.standDownUntil = nil
+        st.takeoverUntil = nil
+        st.primarySeen = now
+        replicas[m.replica] = st
+        persist(record)
+        if holdsData { db(m.replica, hadData ? .follow(primary: m.source) : .clone(from: m.source)) }
+        note(m.replica, m.epoch, "member of new epoch as \(role.rawValue), primary \(m.source.short)")
+        send(.replicaCreateReply(reply(nil)), to: m.source)
+    }
+
+    /// Replica · UpdateInSync (Step 7 on a member).
+    mutating func memberInSync(_ m: EpochRequest, now: Instant) {
+        let me = config.server
+        let reply = { (r: ProtocolRefusal?) in EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
+        guard var st = replicas[m.replica], st.record.epoch.id == m.epoch else {
+            send(.replicaUpdateInSyncReply(reply(.unknownEpoch)), to: m.source)
+            return
+        }
+        if st.record.dataState != .inSync || st.record.peerState != .inSync || st.record.primary != m.source {
+            st.record.dataState = .inSync
+            st.record.peerState = .inSync
+            st.record.primary = m.source
+            persist(st.record)
+            replicas[m.replica] = st
+        }
+        send(.replicaUpdateInSyncReply(reply(nil)), to: m.source)
+    }
+
+    mutating func forget(_ id: ReplicaID, reason: String) {
+        guard replicas[id] != nil || acceptors[id] != nil else { return }
+        replicas[id] = nil
+        acceptors[id] = nil
+        out.persist.append(.replicaRemoved(id))
+        db(id, .stop)
+        note(id, nil, "replica forgotten (\(reason)); data kept")
+    }
+
+    mutating func switchoverRequested(_ m: EpochRequest, now: Instant) {
+        guard var st = replicas[m.replica], st.record.epoch.id == m.epoch, st.record.dataState == .inSync,
+              st.record.epoch.dataQuorum.contains(config.server) else { return }
+        st.takeoverUntil = now + config.leaseDuration * 3
+        replicas[m.replica] = st
+        note(m.replica, m.epoch, "switchover: asked by \(m.source.short) to become primary")
+        drive(m.replica, now: now)
+    }
+
+    mutating func command(_ c: CoreCommand, now: Instant) {
+        let me = config.server
+        switch c {
+        case .createReplica(let id, let spec):
+            guard replicas[id] == nil else { note(id, nil, "create refused: replica already exists here"); return }
+            let home = spec.homeServer.map(ServerID.init) ?? me
+            guard var chosen = QuorumGroup.choose(me: me, current: nil, healthy: healthyServers, spec: spec, home: home) else {
+                note(id, nil, "create refused: \(spec.quorumGroupSize) servers needed, \(healthyServers.count) healthy")
+                return
+            }
+            chosen.id = freshEpochID(after: [])
+            let record = ReplicaRecord(replica: id, spec: spec, epoch: chosen, prior: nil, primary: me, dataState: .inSync,
+                                       peerState: .catchUp, epochOpen: false, hasData: true)
+            var st = ReplicaState(record: record)
+            st.dbPrimary = true
+            replicas[id] = st
+            persist(record)
+            db(id, .initialise(spec))
+            note(id, chosen.id, "created: group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))]")
+            drive(id, now: now)
+        case .deleteReplica(let id):
+            if let st = replicas[id] {
+                let m = EpochRequest(replica: id, source: me, epoch: st.record.epoch.id)
+                for s in st.record.epoch.quorumGroup where s != me { send(.replicaDelete(m), to: s) }
+            }
+            forget(id, reason: "delete command")
+        case .switchover(let id, let to):
+            guard var st = replicas[id], st.record.primary == me, st.serving != nil else {
+                note(id, nil, "switchover refused: this server is not the serving primary")
+                return
+            }
+            let dq = st.record.epoch.dataQuorum.filter { $0 != me && isHealthy($0) }
+            guard let target = to ?? dq.first, dq.contains(target) else {
+                note(id, nil, "switchover refused: no healthy in-sync member \(to.map { "named \($0.short)" } ?? "available")")
+                return
+            }
+            st.standDownUntil = now + config.leaseDuration * 3
+            replicas[id] = st
+            send(.switchover(EpochRequest(replica: id, source: me, epoch: st.record.epoch.id)), to: target)
+            note(id, st.record.epoch.id, "switchover: handing over to \(target.short)")
+            drive(id, now: now)
+        }
+    }
+
+    mutating func database(_ report: DatabaseReport, now: Instant) {
+        let id = report.replica
+        guard var st = replicas[id] else { return }
+        switch report {
+        case .replication(_, let caughtUp):
+            st.caughtUp = Set(caughtUp)
+        case .failed(_, let message):
+            st.postgres = PostgresStatus(state: "failed", error: message)
+            note(id, st.record.epoch.id, "database failed: \(message)")
+        case .status(_, let s):
+            st.postgres = s
+        case .initialised, .promoted, .following:
+            break
+        }
+        replicas[id] = st
+        drive(id, now: now)
+    }
+}

@@ -1,0 +1,311 @@
+import KetchShared
+
+/// The PDF's Replica Management State Machine: nine questions asked on every tick (and after
+/// every reply), each answer resuming the reconfiguration at the right step.
+extension KetchCore {
+    mutating func drive(_ id: ReplicaID, now: Instant) {
+        guard var st = replicas[id] else { return }            // Question 1: no replica state, exit.
+        defer { replicas[id] = st }
+        let me = config.server
+
+        enforceFence(&st, now: now)
+        // Question 2: only an in-sync copy in the data quorum may act.
+        guard st.record.dataState == .inSync, st.record.epoch.dataQuorum.contains(me) else { return }
+        // Question 3: unresponsive members (or a missing/abdicating primary) → Step 1.
+        considerReconfiguring(&st, now: now)
+        guard st.record.primary == me else { return }
+        if let until = st.standDownUntil {
+            if now < until { return }
+            st.standDownUntil = nil
+        }
+        // Question 4: a prior epoch without its lease → Steps 3 and 4.
+        if let prior = st.record.prior, !st.progress.priorClosed {
+            guard closePrior(&st, prior: prior, now: now) else { return }
+        }
+        // Question 5: peers not in-sync → Step 5.
+        if !st.progress.replicated {
+            guard replicate(&st, now: now) else { return }
+        }
+        if !st.record.epochOpen && !st.record.epoch.quorumGroup.allSatisfy({ st.progress.setupAcks.contains($0) && ($0 == me || st.progress.createAcks.contains($0)) }) {
+            announce(&st, now: now)
+        }
+        // Question 6: no lease for this epoch → Step 6.
+        let target = LeaseTarget(epoch: st.record.epoch.id, successor: nil, group: st.record.epoch.quorumGroup)
+        guard runProposer(&st, target: target, now: now) else { return }
+        // Step 7: mark the new data quorum in-sync.
+        if st.record.peerState != .inSync {
+            guard markInSync(&st, now: now) else { return }
+        }
+        // Question 7: a prior epoch → Step 8.
+        if let prior = st.record.prior {
+            guard revokePrior(&st, prior: prior, now: now) else { return }
+        }
+        if st.progress.takeover {
+            startEpoch(&st, now: now, why: "finishing the epoch taken over from a dead primary")
+            return
+        }
+        // Question 8: not open → Step 9 (Question 9, a member that never answers, shows up as an
+        // unhealthy member in Question 3 and starts a new reconfiguration).
+        if !st.record.epochOpen {
+            guard openEpoch(&st, now: now) else { return }
+        }
+        serve(&st, now: now)
+    }
+
+    /// The safety rule: serve clients only while holding an unexpired lease of the open epoch
+    /// that this server is primary of. Checked first on every step.
+    private mutating func enforceFence(_ st: inout ReplicaState, now: Instant) {
+        guard st.serving != nil else { return }
+        if !mayServe(st, now: now) {
+            st.serving = nil
+            db(st.record.replica, .fence)
+            note(st.record.replica, st.record.epoch.id, "fenced: no longer holding the lease of an open epoch")
+        }
+    }
+
+    func mayServe(_ st: ReplicaState, now: Instant) -> Bool {
+        guard let p = st.proposer, p.target.epoch == st.record.epoch.id, p.target.successor == nil, p.holds(at: now),
+              st.record.primary == config.server, st.record.epochOpen, st.standDownUntil == nil else { return false }
+        return p.leaseAllOpen || st.progress.opened
+    }
+
+    private mutating func serve(_ st: inout ReplicaState, now: Instant) {
+        guard mayServe(st, now: now), let end = st.proposer?.leaseEnd else { return }
+        if let current = st.serving {
+            if end > current {
+                st.serving = end
+                db(st.record.replica, .extendLease(until: end))
+            }
+        } else {
+            st.serving = end
+            db(st.record.replica, .openToClients(until: end))
+            note(st.record.replica, st.record.epoch.id, "serving as primary")
+        }
+    }
+
+    /// Question 3 and Step 1.
+    private mutating func considerReconfiguring(_ st: inout ReplicaState, now: Instant) {
+        guard membershipKnown else { return }
+        let me = config.server
+        let rec = st.record
+        let missing = rec.epoch.quorumGroup.filter { !isHealthy($0) }
+        let spares = healthyServers.filter { !rec.epoch.quorumGroup.contains($0) }
+        let canGrow = rec.epoch.quorumGroup.count < rec.spec.quorumGroupSize && !spares.isEmpty
+        if rec.primary == me {
+            if let until = st.standDownUntil, now < until { return }
+            guard !missing.isEmpty || canGrow else { return }
+            // A revoke towards this epoch may already stand at some acceptors: finish Step 8
+            // before starting another epoch, or the prior could be stuck with two successors.
+            if rec.prior != nil && rec.peerState == .inSync { return }
+            startEpoch(&st, now: now, why: missing.isEmpty ? "group below target size" : "unresponsive: \(missing.map(\.short).joined(separator: ","))")
+            return
+        }
+        let asked = st.takeoverUntil.map { now < $0 } ?? false
+        let seen = st.primarySeen ?? now
+        st.primarySeen = seen
+        let silent = now >= seen + config.leaseDuration * 3
+        guard asked || silent || !isHealthy(rec.primary) else {
+            st.troubleSince = nil
+            return
+        }
+        if !asked {
+            let home = rec.spec.homeServer.map(ServerID.init)
+            let candidates = rec.epoch.dataQuorum.filter { isHealthy($0) }.sorted { a, b in
+                if (a == home) != (b == home) { return a == home }
+                return a < b
+            }
+            if candidates.first != me {
+                // Another member should act; take over only if it does not within three leases.
+                let since = st.troubleSince ?? now
+                st.troubleSince = since
+                if now < since + config.leaseDuration * 3 { return }
+            }
+        }
+        st.troubleSince = nil
+        st.takeoverUntil = nil
+        if rec.prior != nil && rec.peerState == .inSync {
+            // The primary died after Step 7: continue its epoch from Step 3 with its ID, the
+            // only successor the prior epoch may now accept (PDF, Reliability).
+            st.record.primary = me
+            st.progress = Progress(epoch: rec.epoch.id)
+            // Step 7 already ran (peers are in-sync), so Step 5 is not repeated: the data quorum
+            // may include the dead primary, and members still stream from it. This server only
+            // finishes Step 8 and then starts a fresh epoch (full Step 5) instead of opening.
+            st.progress.replicated = true
+            st.progress.takeover = true
+            st.proposer = nil
+            persist(st.record)
+            if !st.dbPrimary {
+                st.dbPrimary = true
+                db(rec.replica, .promote)
+            }
+            note(rec.replica, rec.epoch.id, "taking over the unfinished epoch from \(rec.primary.short)")
+            return
+        }
+        st.primarySeen = now
+        startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : silent ? "primary \(rec.primary.short) silent" : "primary \(rec.primary.short) unresponsive")
+    }
+
+    /// Steps 1 and 2: choose the new epoch and persist it with its prior.
+    private mutating func startEpoch(_ st: inout ReplicaState, now: Instant, why: String) {
+        let rec = st.record
+        let home = rec.spec.homeServer.map(ServerID.init)
+        guard var chosen = QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home) else {
+            if st.progress.lastSent[1].map({ now >= $0 + config.leaseDuration }) ?? true {
+                st.progress.lastSent[1] = now
+                note(rec.replica, rec.epoch.id, "cannot reconfigure (\(why)): too few healthy servers")
+            }
+            return
+        }
+        chosen.id = freshEpochID(after: [rec.epoch.id] + (rec.prior.map { [$0.id] } ?? []))
+        // Step 2: the prior epoch is replaced only when it is empty (i.e. was revoked).
+        let prior = rec.prior ?? EpochInfo(id: rec.epoch.id, quorumGroup: rec.epoch.quorumGroup, dataQuorum: rec.epoch.dataQuorum, asyncMembers: rec.epoch.asyncMembers)
+        st.record.epoch = chosen
+        st.record.prior = prior
+        st.record.primary = config.server
+        st.record.peerState = .catchUp
+        st.record.epochOpen = false
+        st.progress = Progress(epoch: chosen.id)
+        persist(st.record)
+        note(rec.replica, chosen.id, "Step 1-2: new epoch (\(why)) group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))] data quorum [\(chosen.dataQuorum.map(\.short).joined(separator: ","))] prior \(prior.id.short)")
+    }
+
+    /// True when `step`'s requests are due (first time, or the retry interval passed).
+    private func due(_ st: ReplicaState, _ step: Int, now: Instant) -> Bool {
+        st.progress.lastSent[step].map { now >= $0 + config.retryInterval } ?? true
+    }
+
+    private mutating func sendEach(_ st: inout ReplicaState, step: Int, to servers: [ServerID], except acked: Set<ServerID>, now: Instant, _ message: KetchMessage) {
+        guard due(st, step, now: now) else { return }
+        st.progress.lastSent[step] = now
+        for s in servers where !acked.contains(s) { send(message, to: s) }
+    }
+
+    /// Steps 3 and 4: lease the prior epoch on behalf of this epoch, then close it at a quorum.
+    private mutating func closePrior(_ st: inout ReplicaState, prior: EpochInfo, now: Instant) -> Bool {
+        let id = st.record.replica
+        let target = LeaseTarget(epoch: prior.id, successor: st.record.epoch.id, group: prior.quorumGroup)
+        guard runProposer(&st, target: target, now: now) else { return false }
+        let m = EpochRequest(replica: id, source: config.server, epoch: prior.id)
+        sendEach(&st, step: 4, to: prior.quorumGroup, except: st.progress.closeAcks, now: now, .epochClose(m))
+        guard st.progress.closeAcks.count >= prior.quorum else { return false }
+        st.progress.priorClosed = true
+        note(id, st.record.epoch.id, "Step 3-4: prior epoch \(prior.id.short) leased and closed")
+        return true
+    }
+
+    /// Step 5: become the database primary, make every data-quorum member a synchronous standby,
+    /// tell the members about the epoch (Replica Create) and set up its acceptors.
+    private mutating func replicate(_ st: inout ReplicaState, now: Instant) -> Bool {
+        let me = config.server
+        let id = st.record.replica
+        let epoch = st.record.epoch
+        if !st.dbPrimary {
+            st.dbPrimary = true
+            db(id, .promote)
+        }
+        let others = epoch.dataQuorum.filter { $0 != me }
+        let sync = config.mutation == .ackBeforeDataQuorum ? [] : others
+        if st.syncSet != sync {
+            st.syncSet = sync
+            db(id, .setSynchronousStandbys(sync))
+        }
+        if st.record.epochOpen && st.record.peerState == .inSync {
+            // Restarted primary of an open epoch: the members already have the epoch and stream
+            // synchronously; only the local database needed configuring again.
+            st.progress.replicated = true
+            return true
+        }
+        announce(&st, now: now)
+        let ready = others.allSatisfy { st.progress.createAcks.contains($0) && st.caughtUp.contains($0) }
+            && st.progress.setupAcks.count >= epoch.quorum
+        guard ready else { return false }
+        st.progress.replicated = true
+        note(id, epoch.id, "Step 5: data quorum caught up")
+        return true
+    }
+
+    /// Step 5's messages: Replica Create to the members and Epoch Setup to the acceptors,
+    /// repeated until every member of the group has answered both (Step 9 needs all of them).
+    private mutating func announce(_ st: inout ReplicaState, now: Instant) {
+        let me = config.server
+        let id = st.record.replica
+        let epoch = st.record.epoch
+        guard due(st, 5, now: now) else { return }
+        st.progress.lastSent[5] = now
+        let create = ReplicaCreate(replica: id, source: me, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
+                                   dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
+                                   priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
+                                   spec: st.record.spec)
+        // Data members that answered but do not stream from us yet get it again: a stale
+        // Create from another server may have pointed them elsewhere.
+        for s in epoch.quorumGroup where s != me && (!st.progress.createAcks.contains(s) || (epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s))) {
+            send(.replicaCreate(create), to: s)
+        }
+        let setup = EpochSetup(replica: id, source: me, epoch: epoch.id, prior: st.record.prior?.id)
+        for s in epoch.quorumGroup where !st.progress.setupAcks.contains(s) { send(.epochSetup(setup), to: s) }
+    }
+
+    /// Step 7.
+    private mutating func markInSync(_ st: inout ReplicaState, now: Instant) -> Bool {
+        let me = config.server
+        let id = st.record.replica
+        let others = st.record.epoch.dataQuorum.filter { $0 != me }
+        let m = EpochRequest(replica: id, source: me, epoch: st.record.epoch.id)
+        sendEach(&st, step: 7, to: others, except: st.progress.inSyncAcks, now: now, .replicaUpdateInSync(m))
+        guard others.allSatisfy({ st.progress.inSyncAcks.contains($0) }) else { return false }
+        st.record.peerState = .inSync
+        persist(st.record)
+        note(id, st.record.epoch.id, "Step 6-7: lease held, data quorum marked in-sync")
+        return true
+    }
+
+    /// Step 8: revoke the prior epoch at a quorum of its group, naming this epoch as successor.
+    private mutating func revokePrior(_ st: inout ReplicaState, prior: EpochInfo, now: Instant) -> Bool {
+        let id = st.record.replica
+        let m = EpochRevoke(replica: id, source: config.server, epoch: prior.id, successor: st.record.epoch.id)
+        sendEach(&st, step: 8, to: prior.quorumGroup, except: st.progress.revokeAcks, now: now, .epochRevoke(m))
+        let enough = st.progress.revokeAcks.count >= prior.quorum
+        guard enough || config.mutation == .openBeforeRevokeQuorum else { return false }
+        st.record.prior = nil
+        persist(st.record)
+        note(id, st.record.epoch.id, "Step 8: prior epoch \(prior.id.short) revoked")
+        return true
+    }
+
+    /// Step 9: open the epoch at every member of its group.
+    private mutating func openEpoch(_ st: inout ReplicaState, now: Instant) -> Bool {
+        let id = st.record.replica
+        let group = st.record.epoch.quorumGroup
+        let m = EpochRequest(replica: id, source: config.server, epoch: st.record.epoch.id)
+        if st.progress.openStarted == nil { st.progress.openStarted = now }
+        sendEach(&st, step: 9, to: group, except: st.progress.openAcks, now: now, .epochOpen(m))
+        guard group.allSatisfy({ st.progress.openAcks.contains($0) }) else {
+            // Question 9: unable to open (a member is gone or holds a newer setup): start again
+            // from Step 1 with this epoch as the prior.
+            if let started = st.progress.openStarted, now >= started + config.leaseDuration, st.record.prior == nil {
+                startEpoch(&st, now: now, why: "Question 9: could not open at \(group.filter { !st.progress.openAcks.contains($0) }.map(\.short).joined(separator: ","))")
+            }
+            return false
+        }
+        st.progress.opened = true
+        if !st.record.epochOpen {
+            st.record.epochOpen = true
+            persist(st.record)
+            note(id, st.record.epoch.id, "Step 9: epoch open")
+        }
+        return true
+    }
+
+    /// Runs one PaxosLease proposer towards `target`; returns whether the lease is held.
+    mutating func runProposer(_ st: inout ReplicaState, target: LeaseTarget, now: Instant) -> Bool {
+        if st.proposer?.target != target { st.proposer = LeaseProposer(target: target) }
+        var p = st.proposer!
+        if p.wantsRound(at: now, renewPeriod: config.renewPeriod, retry: config.retryInterval) {
+            let ballot = freshBallot(above: p.highestSeen)
+            for (s, m) in p.startPrepare(ballot: ballot, now: now, replica: st.record.replica, me: config.server) { send(m, to: s) }
+        }
+        st.proposer = p
+        return p.holds(at: now)
+    }
+}

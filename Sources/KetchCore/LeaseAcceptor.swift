@@ -1,0 +1,169 @@
+import KetchShared
+
+/// An accepted PaxosLease proposal. `expiry` is on this server's clock and only valid in the
+/// boot it was written in.
+public struct AcceptedProposal: Hashable, Codable, Sendable {
+    public var ballot: Ballot
+    public var owner: ServerID
+    public var expiry: Instant
+    /// The successor the proposal was made for (nil: for the epoch itself).
+    public var successor: EpochID?
+    public init(ballot: Ballot, owner: ServerID, expiry: Instant, successor: EpochID?) {
+        self.ballot = ballot; self.owner = owner; self.expiry = expiry; self.successor = successor
+    }
+}
+
+/// Acceptor state for one epoch: the PDF's Epoch state plus the lease acceptor's state.
+public struct AcceptorEpoch: Hashable, Codable, Sendable {
+    public var id: EpochID
+    public var state: EpochState
+    /// Set once revoked; then leases are granted only to requests naming this successor.
+    public var successor: EpochID?
+    public var promised: Ballot
+    public var accepted: AcceptedProposal?
+    public init(id: EpochID, state: EpochState = .new, successor: EpochID? = nil, promised: Ballot = .zero, accepted: AcceptedProposal? = nil) {
+        self.id = id; self.state = state; self.successor = successor; self.promised = promised; self.accepted = accepted
+    }
+
+    func liveOwner(at now: Instant) -> ServerID? {
+        guard let a = accepted, now < a.expiry else { return nil }
+        return a.owner
+    }
+}
+
+/// The acceptor of one replica on this server: the current epoch and at most one prior
+/// (normally revoked) epoch, as the PDF prescribes.
+public struct AcceptorRecord: Hashable, Codable, Sendable {
+    public var replica: ReplicaID
+    public var current: AcceptorEpoch?
+    public var prior: AcceptorEpoch?
+    /// Highest epoch ever set up here: a setup for an older one is refused, so state that was
+    /// replaced can never come back empty (which could grant a lease someone still holds).
+    public var highestSetup: EpochID?
+
+    public init(replica: ReplicaID, current: AcceptorEpoch? = nil, prior: AcceptorEpoch? = nil, highestSetup: EpochID? = nil) {
+        self.replica = replica; self.current = current; self.prior = prior; self.highestSetup = highestSetup
+    }
+
+    public func epoch(_ id: EpochID) -> AcceptorEpoch? {
+        if current?.id == id { return current }
+        if prior?.id == id { return prior }
+        return nil
+    }
+
+    mutating func update(_ e: AcceptorEpoch) {
+        if current?.id == e.id { current = e } else if prior?.id == e.id { prior = e }
+    }
+}
+
+/// The acceptor's rules. Each function returns the reply and whether the record changed (the
+/// caller persists the record before sending the reply).
+struct LeaseAcceptor {
+    var record: AcceptorRecord
+    let me: ServerID
+    let maxLease: Span
+    let ignoreSuccessor: Bool
+
+    /// Leases on a revoked epoch go only to its recorded successor (the PDF's extension).
+    private func successorRefusal(_ e: AcceptorEpoch, _ successor: EpochID?) -> ProtocolRefusal? {
+        guard let s = e.successor, !ignoreSuccessor else { return nil }
+        return s == successor ? nil : .revokedToOther
+    }
+
+    mutating func prepare(_ m: LeasePrepare, now: Instant, quiet: Bool) -> (LeasePrepareReply, Bool) {
+        func reply(_ promised: Ballot, _ refusal: ProtocolRefusal?, owner: ServerID? = nil, remaining: Span? = nil) -> LeasePrepareReply {
+            LeasePrepareReply(replica: m.replica, source: me, epoch: m.epoch, ballot: m.ballot, highestPromised: promised,
+                              acceptedOwner: owner, acceptedRemaining: remaining, refusal: refusal)
+        }
+        if quiet { return (reply(.zero, .rebooting), false) }
+        guard var e = record.epoch(m.epoch) else { return (reply(.zero, .unknownEpoch), false) }
+        if let r = successorRefusal(e, m.successor) { return (reply(e.promised, r), false) }
+        if m.ballot < e.promised { return (reply(e.promised, .staleBallot), false) }
+        let changed = m.ballot != e.promised
+        e.promised = m.ballot
+        record.update(e)
+        if let owner = e.liveOwner(at: now), let a = e.accepted {
+            return (reply(e.promised, nil, owner: owner, remaining: a.expiry - now), changed)
+        }
+        return (reply(e.promised, nil), changed)
+    }
+
+    mutating func propose(_ m: LeasePropose, now: Instant, quiet: Bool) -> (LeaseProposeReply, Bool) {
+        func reply(_ state: EpochState?, _ refusal: ProtocolRefusal?) -> LeaseProposeReply {
+            LeaseProposeReply(replica: m.replica, source: me, epoch: m.epoch, ballot: m.ballot, epochState: state, refusal: refusal)
+        }
+        if quiet { return (reply(nil, .rebooting), false) }
+        guard var e = record.epoch(m.epoch) else { return (reply(nil, .unknownEpoch), false) }
+        if let r = successorRefusal(e, m.successor) { return (reply(e.state, r), false) }
+        if m.ballot < e.promised { return (reply(e.state, .staleBallot), false) }
+        if m.timeout > maxLease { return (reply(e.state, .durationTooLong), false) }
+        e.promised = m.ballot
+        e.accepted = AcceptedProposal(ballot: m.ballot, owner: m.owner, expiry: now + m.timeout, successor: m.successor)
+        record.update(e)
+        return (reply(e.state, nil), true)
+    }
+
+    mutating func setup(_ m: EpochSetup) -> (EpochReply, Bool) {
+        func reply(_ r: ProtocolRefusal?) -> EpochReply { EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
+        if record.epoch(m.epoch) != nil { return (reply(nil), false) }
+        if let h = record.highestSetup, m.epoch < h { return (reply(.olderEpoch), false) }
+        if let cur = record.current {
+            if let p = m.prior, record.prior?.id == p {
+                // The current one was a successor that never opened; the prior stays.
+            } else {
+                record.prior = cur
+            }
+        }
+        record.current = AcceptorEpoch(id: m.epoch)
+        record.highestSetup = m.epoch
+        return (reply(nil), true)
+    }
+
+    mutating func open(_ m: EpochRequest) -> (EpochReply, Bool) {
+        func reply(_ r: ProtocolRefusal?) -> EpochReply { EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
+        guard var e = record.current, e.id == m.epoch else { return (reply(.unknownEpoch), false) }
+        switch e.state {
+        case .open: return (reply(nil), false)
+        case .closed: return (reply(.epochClosed), false)
+        case .new:
+            e.state = .open
+            record.current = e
+            return (reply(nil), true)
+        }
+    }
+
+    /// Step 4. Refused while another server holds an unexpired grant here, so that once a quorum
+    /// has closed the epoch no lease granted before the close can still be running.
+    mutating func close(_ m: EpochRequest, now: Instant, quiet: Bool) -> (EpochReply, Bool) {
+        func reply(_ r: ProtocolRefusal?) -> EpochReply { EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
+        if quiet { return (reply(.rebooting), false) }
+        guard var e = record.epoch(m.epoch) else { return (reply(.unknownEpoch), false) }
+        if e.state == .closed { return (reply(nil), false) }
+        if let owner = e.liveOwner(at: now), owner != m.source { return (reply(.leaseHeldByOther), false) }
+        e.state = .closed
+        record.update(e)
+        return (reply(nil), true)
+    }
+
+    /// Step 8. Granted to one successor only, and not while another server holds a grant here:
+    /// after a quorum revoked, no lease of this epoch is running and only the successor can lease it.
+    mutating func revoke(_ m: EpochRevoke, now: Instant, quiet: Bool) -> (EpochRevokeReply, Bool) {
+        func reply(_ r: ProtocolRefusal?) -> EpochRevokeReply {
+            EpochRevokeReply(replica: m.replica, source: me, epoch: m.epoch, successor: m.successor, refusal: r)
+        }
+        if quiet { return (reply(.rebooting), false) }
+        guard var e = record.epoch(m.epoch) else { return (reply(.unknownEpoch), false) }
+        if e.successor == m.successor { return (reply(nil), false) }
+        if e.successor != nil { return (reply(.revokedToOther), false) }
+        if let owner = e.liveOwner(at: now), owner != m.source { return (reply(.leaseHeldByOther), false) }
+        e.successor = m.successor
+        e.state = .closed
+        if record.current?.id == e.id {
+            record.current = nil
+            record.prior = e
+        } else {
+            record.prior = e
+        }
+        return (reply(nil), true)
+    }
+}

@@ -1,0 +1,112 @@
+import KetchShared
+
+/// What a proposer is trying to lease: an epoch, for itself (`successor == nil`) or on behalf
+/// of a successor epoch (Step 3), from that epoch's quorum group.
+struct LeaseTarget: Hashable {
+    var epoch: EpochID
+    var successor: EpochID?
+    var group: [ServerID]
+    var quorum: Int { group.count / 2 + 1 }
+}
+
+/// A PaxosLease proposer for one replica. Not persisted: after a restart the lease is simply
+/// lost and acquired again. Ballots come from the core's persisted sequence.
+struct LeaseProposer {
+    enum Phase: Hashable {
+        case idle
+        case preparing(ballot: Ballot, started: Instant, granted: Set<ServerID>)
+        /// `started` is the instant read *before* the proposes were sent: the lease timer's origin.
+        case proposing(ballot: Ballot, started: Instant, granted: Set<ServerID>, allOpen: Bool)
+    }
+
+    let target: LeaseTarget
+    var phase: Phase = .idle
+    /// The lease is ours while `now < leaseEnd`.
+    var leaseEnd: Instant?
+    /// Every acceptor of the quorum that granted the lease reported the epoch open.
+    var leaseAllOpen = false
+    /// When the current lease's propose round started (renewal is measured from here).
+    var leaseStarted: Instant?
+    /// Do not start a new round before this (another server's lease, or backoff).
+    var notBefore: Instant = .zero
+    /// Highest promise seen in a refusal: the next ballot must exceed it.
+    var highestSeen: Ballot = .zero
+    /// Acceptors that no longer know the epoch. When a quorum of them say so, the epoch was
+    /// replaced by a newer one everywhere that matters and can never be leased again.
+    var unknownAt: Set<ServerID> = []
+    var epochGone: Bool { unknownAt.count >= target.quorum }
+
+    init(target: LeaseTarget) { self.target = target }
+
+    func holds(at now: Instant) -> Bool { leaseEnd.map { now < $0 } ?? false }
+
+    /// Whether to start a round now: no lease, or time to renew, and nothing in flight.
+    func wantsRound(at now: Instant, renewPeriod: Span, retry: Span) -> Bool {
+        switch phase {
+        case .idle:
+            if now < notBefore { return false }
+            if holds(at: now), let s = leaseStarted { return now >= s + renewPeriod }
+            return true
+        case .preparing(_, let started, _), .proposing(_, let started, _, _):
+            return now >= started + retry
+        }
+    }
+
+    mutating func startPrepare(ballot: Ballot, now: Instant, replica: ReplicaID, me: ServerID) -> [(ServerID, KetchMessage)] {
+        phase = .preparing(ballot: ballot, started: now, granted: [])
+        let m = LeasePrepare(replica: replica, source: me, epoch: target.epoch, ballot: ballot, successor: target.successor)
+        return target.group.map { ($0, .leasePrepare(m)) }
+    }
+
+    /// Handles a prepare reply; returns the proposes to send when a quorum promised and nobody
+    /// else holds an unexpired lease. The timer origin is `now`, read before sending.
+    mutating func prepareReply(_ r: LeasePrepareReply, now: Instant, me: ServerID, timing: LeaseTiming, backoff: Span) -> [(ServerID, KetchMessage)] {
+        if r.refusal == .unknownEpoch, target.group.contains(r.source), r.ballot.server == me { unknownAt.insert(r.source) }
+        guard case .preparing(let ballot, let started, var granted) = phase, r.ballot == ballot,
+              target.group.contains(r.source) else { return [] }
+        if let refusal = r.refusal {
+            if refusal == .staleBallot { highestSeen = max(highestSeen, r.highestPromised) }
+            phase = .idle
+            notBefore = now + backoff
+            return []
+        }
+        if let owner = r.acceptedOwner, owner != me {
+            phase = .idle
+            notBefore = now + (r.acceptedRemaining ?? .zero) + backoff
+            return []
+        }
+        unknownAt.remove(r.source)
+        granted.insert(r.source)
+        guard granted.count >= target.quorum else {
+            phase = .preparing(ballot: ballot, started: started, granted: granted)
+            return []
+        }
+        phase = .proposing(ballot: ballot, started: now, granted: [], allOpen: true)
+        let m = LeasePropose(replica: r.replica, source: me, epoch: target.epoch, ballot: ballot, owner: me,
+                             timeout: timing.duration, successor: target.successor)
+        return target.group.map { ($0, .leasePropose(m)) }
+    }
+
+    /// Handles a propose reply; returns true when the lease was (re)acquired by this reply.
+    mutating func proposeReply(_ r: LeaseProposeReply, now: Instant, timing: LeaseTiming, backoff: Span) -> Bool {
+        guard case .proposing(let ballot, let started, var granted, var allOpen) = phase, r.ballot == ballot,
+              target.group.contains(r.source) else { return false }
+        if r.refusal != nil {
+            phase = .idle
+            notBefore = now + backoff
+            return false
+        }
+        granted.insert(r.source)
+        // Step 3: the epoch counts as closed if any granting acceptor reports a state other than open.
+        if r.epochState != .open { allOpen = false }
+        guard granted.count >= target.quorum else {
+            phase = .proposing(ballot: ballot, started: started, granted: granted, allOpen: allOpen)
+            return false
+        }
+        phase = .idle
+        leaseEnd = started + timing.proposerLease
+        leaseStarted = started
+        leaseAllOpen = allOpen
+        return true
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import KetchShared
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's side of `ketch-fence`: it writes the guard file that the watchdog polls and keeps
+/// one watchdog process running per replica while the copy may serve clients.
+///
+/// Order matters and is kept by the callers: `open(until:)` is written *before* Postgres is
+/// opened to clients, and `closed()` only *after* Postgres was closed, so at every instant either
+/// Postgres is closed or the watchdog knows the deadline at which it must be.
+final class LeaseGuard: @unchecked Sendable {
+    let path: String
+    let postmasterPidFile: String
+    private let watchdogPath: String
+    private var watchdog: Process?
+    private let lock = NSLock()
+
+    init(ketchDataDirectory: String, replica: ReplicaID, postgresDataDirectory: String) {
+        path = ketchDataDirectory + "/\(replica.rawValue).guard"
+        postmasterPidFile = postgresDataDirectory + "/postmaster.pid"
+        watchdogPath = Self.executableDirectory() + "/ketch-fence"
+    }
+
+    /// Postgres may serve clients until `deadline` on CLOCK_BOOTTIME; the watchdog kills it then.
+    func open(until deadline: Instant) throws {
+        try ensureWatchdog()
+        try write("open \(deadline.nanoseconds)\n")
+    }
+
+    func closed() throws { try write("closed\n") }
+
+    /// What the watchdog last wrote, e.g. after it fenced: `fenced <ns>`.
+    func current() -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+    func stopWatchdog() {
+        lock.withLock {
+            if let w = watchdog, w.isRunning { w.terminate() }
+            watchdog = nil
+        }
+    }
+
+    private func write(_ text: String) throws {
+        let tmp = path + ".tmp"
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw NodeError("guard", "cannot write lease guard \(tmp): \(String(cString: strerror(errno)))") }
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        fsync(fd)
+        Glibc.close(fd)
+        guard rename(tmp, path) == 0 else { throw NodeError("guard", "cannot replace lease guard \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    private func ensureWatchdog() throws {
+        try lock.withLock {
+            if let w = watchdog, w.isRunning { return }
+            guard FileManager.default.isExecutableFile(atPath: watchdogPath) else {
+                throw NodeError("no-watchdog", "\(watchdogPath) is missing; ketch-fence must be installed beside ketch-node, which refuses to open a primary without it")
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: watchdogPath)
+            p.arguments = [path, postmasterPidFile, "\(getpid())"]
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            watchdog = p
+        }
+    }
+
+    private static func executableDirectory() -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (exe as NSString).deletingLastPathComponent
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import KetchCore
+import KetchPostgres
+import KetchShared
+import KetchStore
+import KetchWire
+import Logging
+
+/// Carrying out the protocol core's outputs, in the order the core requires:
+/// persist (durably) → send → database → log.
+extension Node {
+    static let coreStoreKind = "core"
+
+    static func restoreCore(config: NodeConfig, identity: RuntimeIdentity, store: KetchStore) throws -> KetchCore {
+        let decoder = JSONDecoder()
+        var records: [PersistRecord] = []
+        for r in try store.all(kind: coreStoreKind) {
+            do { records.append(try decoder.decode(PersistRecord.self, from: r.value)) } catch {
+                throw NodeError("store-corrupt", "record '\(r.key)' in \(config.dataDirectory)/ketch.db cannot be read (\(error)); restore the file from a backup or move it aside")
+            }
+        }
+        return KetchCore(config: config.core(server: identity.serverID), bootID: MonotonicClock.bootID(), restoring: records)
+    }
+
+    /// Feeds one event to the core and carries out what it says.
+    func step(_ event: CoreEvent) {
+        let out = core.handle(event)
+        guard !out.isEmpty else { return }
+        if !out.persist.isEmpty {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            var batch: [StoreWrite] = []
+            for record in out.persist {
+                if case .replicaRemoved(let id) = record {
+                    batch.append(.delete(kind: Self.coreStoreKind, key: record.key))
+                    batch.append(.delete(kind: Self.coreStoreKind, key: "acceptor/\(id.rawValue)"))
+                } else if let data = try? encoder.encode(record) {
+                    batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data))
+                }
+            }
+            do { try store.write(batch) } catch {
+                // Nothing that depends on this state may leave the node: stop here, loudly.
+                logger.critical("cannot persist protocol state, not sending: \(error)")
+                return
+            }
+        }
+        for (to, message) in out.send {
+            guard let endpoint = membership.members[to]?.record.endpoint else { continue }
+            transport.send(PeerEnvelope(from: identity.serverID, message: .ketch(message)), to: endpoint)
+        }
+        for command in out.database {
+            database(for: command.replica)?.performSoon(command.action)
+        }
+        for note in out.notes {
+            var meta: Logger.Metadata = [:]
+            if let r = note.replica { meta["replica.id"] = .string(r.short) }
+            if let e = note.epoch { meta["epoch.id"] = .string(e.short) }
+            logger.info("\(note.text)", metadata: meta)
+            if note.replica != nil { record(ClusterEvent(atUnixMs: MonotonicClock.unixMilliseconds(), kind: Self.kind(of: note.text), replica: note.replica, text: "\(config.name): \(note.text)")) }
+        }
+        if !out.notes.isEmpty || !out.database.isEmpty { publish(now: event.now) }
+    }
+
+    private static func kind(of text: String) -> ClusterEventKind {
+        if text.contains("fenced") || text.contains("serving") { return .lease }
+        if text.contains("switchover") { return .switchover }
+        if text.contains("Step") || text.contains("epoch") { return .epoch }
+        return .replica
+    }
+
+    /// The executor of one replica's copy here, made on first use.
+    func database(for replica: ReplicaID, resuming: Bool = false) -> ReplicaDatabase? {
+        if let db = databases[replica] { return db }
+        guard let record = core.replicaRecords[replica] else { return nil }
+        let node = self
+        do {
+            let db = try ReplicaDatabase(
+                replica: replica, spec: record.spec, me: identity.serverID, listenAddress: config.memberEndpoint.addr,
+                ketchDataDirectory: config.dataDirectory, tools: tools,
+                replication: ReplicationCredentials(password: secret.derivedPassword(purpose: "replication/\(replica.rawValue)")),
+                logger: logger,
+                address: { server in await node.address(of: server) },
+                report: { report in await node.databaseReported(report) })
+            databases[replica] = db
+            Task { await db.start(resuming: resuming) }
+            return db
+        } catch {
+            logger.error("cannot manage Postgres for replica \(replica.short): \(error)")
+            return nil
+        }
+    }
+
+    func databaseReported(_ report: DatabaseReport) {
+        if case .status(let r, let ps) = report { dbStatus[r] = ps }
+        if case .failed(let r, let message) = report {
+            var ps = dbStatus[r] ?? PostgresStatus(state: "failed")
+            ps.state = "failed"
+            ps.error = message
+            dbStatus[r] = ps
+            record(ClusterEvent(atUnixMs: MonotonicClock.unixMilliseconds(), kind: .postgres, replica: r, text: "\(config.name): \(message)"))
+        }
+        step(.database(report, now: MonotonicClock.now()))
+    }
+
+    /// After a restart, bring every copy this server holds back up, closed.
+    func resumeDatabases() {
+        for id in core.replicaRecords.keys.sorted() {
+            _ = database(for: id, resuming: true)
+        }
+    }
+}

@@ -1,2 +1,0 @@
-// KetchPostgres: filled in by its issue.
-import KetchShared

@@ -1,0 +1,18 @@
+import KetchCore
+import KetchShared
+
+/// A model of one server's Postgres copy of one replica, with the semantics that matter for
+/// safety: a log of committed values, streaming from a primary, synchronous standbys, and a
+/// client gate that closes by itself at the watchdog deadline (on the server's own clock).
+struct DatabaseCopy {
+    enum Role: Equatable { case none, primary, standby(ServerID) }
+    var role: Role = .none
+    var log: [Int] = []
+    var synchronous: [ServerID] = []
+    /// Open to clients while the server's clock is before this instant.
+    var openUntil: Instant?
+    /// Written on the primary, not yet acknowledged to the client.
+    var pending: [Int] = []
+
+    func isOpen(at local: Instant) -> Bool { role == .primary && openUntil.map { local < $0 } ?? false }
+}

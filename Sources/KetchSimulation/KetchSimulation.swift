@@ -1,2 +1,0 @@
-// KetchSimulation: filled in by its issue.
-import KetchShared

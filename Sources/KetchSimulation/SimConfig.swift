@@ -1,0 +1,51 @@
+import KetchCore
+import KetchShared
+
+/// Everything about one simulated run except what the seed decides.
+public struct SimConfig: Sendable {
+    public var seed: UInt64
+    /// Simulated seconds of faults (the safety phase).
+    public var safetySeconds: Int64 = 20
+    /// After healing, a primary must serve every replica again within this many simulated seconds.
+    public var livenessBoundSeconds: Int64 = 30
+    public var mutation: Mutation = .none
+    /// Let one clock drift beyond ρ (the protocol is then allowed to fail; off by default).
+    public var beyondDrift = false
+    public var trace = false
+
+    public init(seed: UInt64, mutation: Mutation = .none) { self.seed = seed; self.mutation = mutation }
+
+    /// The command that replays this run.
+    public var replayCommand: String {
+        var s = "ketch-sim --seed \(seed)"
+        if mutation != .none { s += " --mutation \(mutation.rawValue)" }
+        if beyondDrift { s += " --beyond-drift" }
+        if safetySeconds != 20 { s += " --safety-seconds \(safetySeconds)" }
+        return s + " --trace"
+    }
+}
+
+/// An invariant that did not hold.
+public struct Violation: Sendable, CustomStringConvertible {
+    public var invariant: String
+    public var message: String
+    public var step: Int
+    public var atMs: Int64
+    public var description: String { "step \(step) at \(atMs)ms: [\(invariant)] \(message)" }
+}
+
+/// What a run produced.
+public struct SimResult: Sendable {
+    public var config: SimConfig
+    public var violations: [Violation] = []
+    public var steps = 0
+    public var coreSteps = 0
+    public var simulatedNs: Int64 = 0
+    public var ackedWrites = 0
+    public var reads = 0
+    /// Milliseconds from healing to every replica served by a full-size group.
+    public var recoveryMs: Int64?
+    public var trace: [String] = []
+    public var shape = ""
+    public var passed: Bool { violations.isEmpty }
+}

@@ -1,0 +1,241 @@
+import KetchCore
+import KetchShared
+
+extension Simulation {
+    /// A server's database reports to its core what a real node would poll from Postgres.
+    mutating func reportDatabase(_ i: Int) {
+        for id in replicaIDs {
+            guard let copy = servers[i].databases[id], copy.role == .primary, servers[i].machineUp else { continue }
+            var caughtUp: [ServerID] = []
+            let me = servers[i].id
+            for j in servers.indices where j != i && servers[j].machineUp && linked(i, j) && linked(j, i) {
+                if let other = servers[j].databases[id], other.role == .standby(me), sameLog(other.log, copy.log) {
+                    caughtUp.append(servers[j].id)
+                }
+            }
+            guard processUp(i), lastReport[i]?[id] != caughtUp else { continue }
+            lastReport[i, default: [:]][id] = caughtUp
+            feed(i, .database(.replication(id, caughtUp: caughtUp), now: localNow(i)))
+        }
+    }
+
+    /// The simulator's failure detector: a server is healthy in another's view when it is up and
+    /// both links work, once that has held for the detection delay.
+    mutating func updateMembership(_ i: Int) {
+        var changed = false
+        for j in servers.indices where j != i {
+            let sid = servers[j].id
+            let truth = processUp(j) && linked(i, j) && linked(j, i)
+            let (last, since) = servers[i].truth[sid] ?? (truth, now)
+            if last != truth { servers[i].truth[sid] = (truth, now); continue }
+            if servers[i].view[sid] != truth && now - since >= detectDelayNs {
+                servers[i].view[sid] = truth
+                changed = true
+            }
+        }
+        if changed {
+            trace("\(servers[i].id) membership: \(servers[i].view.filter { !$0.value }.keys.sorted().map(\.rawValue)) unhealthy")
+            feed(i, .membership(servers[i].view, now: localNow(i)))
+        }
+    }
+
+    /// Carries out one database action on the model.
+    mutating func database(_ i: Int, _ c: DatabaseCommand) {
+        let id = c.replica
+        replicationDirty = true
+        var copy = servers[i].databases[id] ?? DatabaseCopy()
+        trace("\(servers[i].id) db \(c)")
+        switch c.action {
+        case .initialise:
+            copy = DatabaseCopy(role: .primary)
+        case .clone(let from):
+            copy.log = []
+            copy.role = .standby(from)
+            copy.openUntil = nil
+        case .follow(let primary):
+            copy.role = .standby(primary)
+            copy.openUntil = nil
+            copy.pending = []
+        case .promote:
+            copy.role = .primary
+        case .setSynchronousStandbys(let s):
+            copy.synchronous = s
+        case .openToClients(let until):
+            copy.openUntil = until
+            report(checker.opened(replica: id, server: i, log: copy.log, endReal: servers[i].clock.real(until), now: now))
+        case .extendLease(let until):
+            if copy.openUntil != nil {
+                copy.openUntil = until
+                report(checker.opened(replica: id, server: i, log: copy.log, endReal: servers[i].clock.real(until), now: now))
+            }
+        case .fence:
+            copy.openUntil = nil
+            copy.pending = []
+            checker.closed(replica: id, server: i, at: now)
+        case .stop:
+            copy.role = .none
+            copy.openUntil = nil
+            copy.pending = []
+            checker.closed(replica: id, server: i, at: now)
+        }
+        servers[i].databases[id] = copy
+    }
+
+    /// Values are unique and every log is a copy of a prefix of another plus its own appends, so
+    /// two logs with the same length and last value are equal.
+    func sameLog(_ a: [Int], _ b: [Int]) -> Bool { a.count == b.count && a.last == b.last }
+
+    /// Streaming replication and commit acknowledgement, every 10 ms of real time.
+    mutating func replicateAll() {
+        guard replicationDirty else { return }
+        replicationDirty = false
+        for id in replicaIDs {
+            for j in servers.indices where servers[j].machineUp {
+                guard case .standby(let p)? = servers[j].databases[id]?.role, let i = serverIndex[p], servers[i].machineUp,
+                      linked(i, j), linked(j, i), servers[i].databases[id]?.role == .primary else { continue }
+                let source = servers[i].databases[id]!.log
+                // Follow, rewinding whatever the primary does not have (pg_rewind).
+                if !sameLog(servers[j].databases[id]!.log, source) {
+                    servers[j].databases[id]!.log = source
+                    replicationDirty = true
+                }
+            }
+            for i in servers.indices where servers[i].machineUp && !(servers[i].databases[id]?.pending.isEmpty ?? true) {
+                if !servers[i].databases[id]!.isOpen(at: localNow(i)) {
+                    servers[i].databases[id]!.pending = []
+                    continue
+                }
+                let me = servers[i].id
+                let log = servers[i].databases[id]!.log
+                let synchronous = servers[i].databases[id]!.synchronous
+                var still: [Int] = []
+                for v in servers[i].databases[id]!.pending {
+                    guard let index = log.lastIndex(of: v) else { continue }
+                    let everyone = synchronous.allSatisfy { s in
+                        guard let j = serverIndex[s], servers[j].machineUp, let other = servers[j].databases[id],
+                              other.role == .standby(me) else { return false }
+                        return other.log.count > index && other.log[index] == v
+                    }
+                    if everyone { report(checker.acknowledge(replica: id, value: v, server: i, now: now)) } else { still.append(v) }
+                }
+                servers[i].databases[id]!.pending = still
+                if !still.isEmpty { replicationDirty = true }
+            }
+        }
+    }
+
+    /// One client operation through whichever server says it is the open primary.
+    mutating func clientOperation() {
+        let id = rng.pick(replicaIDs)
+        let open = servers.indices.filter { servers[$0].machineUp && (servers[$0].databases[id]?.isOpen(at: localNow($0)) ?? false) }
+        guard !open.isEmpty else { return }
+        let i = rng.pick(open)
+        if rng.chance(0.7) {
+            let v = nextValue
+            nextValue += 1
+            servers[i].databases[id]!.log.append(v)
+            servers[i].databases[id]!.pending.append(v)
+            replicationDirty = true
+        } else {
+            result.reads += 1
+            report(checker.read(replica: id, server: i, log: servers[i].databases[id]!.log))
+        }
+        if healed, livenessStart != nil, recovered(id) {
+            checker.livenessServed.insert(id)
+            if livenessDone { recoveredAt = now }
+        }
+    }
+
+    mutating func injectFault() {
+        replicationDirty = true
+        let n = servers.count
+        let i = rng.index(n)
+        switch rng.index(10) {
+        case 0, 1:
+            guard processUp(i) else { return }
+            trace("FAULT \(servers[i].id) process crash")
+            servers[i].core = nil
+            servers[i].incarnation += 1
+            queue.push(now + rng.int(100...3_000) * 1_000_000, .restart(i))
+        case 2:
+            guard servers[i].machineUp else { return }
+            trace("FAULT \(servers[i].id) machine reboot")
+            servers[i].core = nil
+            servers[i].machineUp = false
+            servers[i].incarnation += 1
+            for id in servers[i].databases.keys.sorted() {
+                servers[i].databases[id]!.openUntil = nil
+                servers[i].databases[id]!.pending = []
+                checker.closed(replica: id, server: i, at: now)
+            }
+            queue.push(now + rng.int(500...4_000) * 1_000_000, .restart(i))
+        case 3, 4:
+            trace("FAULT \(servers[i].id) isolated")
+            for j in 0..<n where j != i { block(i, j); block(j, i) }
+            let back = now + rng.int(500...5_000) * 1_000_000
+            for j in 0..<n where j != i { queue.push(back, .heal(.link(i, j))); queue.push(back, .heal(.link(j, i))) }
+        case 5:
+            let j = (i + 1 + rng.index(n - 1)) % n
+            trace("FAULT link \(servers[i].id) → \(servers[j].id) cut (asymmetric)")
+            block(i, j)
+            queue.push(now + rng.int(500...5_000) * 1_000_000, .heal(.link(i, j)))
+        case 6:
+            var side: [Int] = []
+            for j in 0..<n where rng.chance(0.5) { side.append(j) }
+            trace("FAULT partition \(side.map { servers[$0].id.rawValue })")
+            let back = now + rng.int(500...5_000) * 1_000_000
+            for a in side { for b in 0..<n where !side.contains(b) {
+                block(a, b); block(b, a)
+                queue.push(back, .heal(.link(a, b))); queue.push(back, .heal(.link(b, a)))
+            } }
+        case 7:
+            lossRate = Double(rng.int(0...30)) / 100
+            duplicateRate = Double(rng.int(0...20)) / 100
+            trace("FAULT loss \(lossRate) duplication \(duplicateRate)")
+            queue.push(now + rng.int(1_000...5_000) * 1_000_000, .heal(.loss))
+        case 8:
+            maxDelayMs = rng.int(1...80)
+            trace("FAULT max delay \(maxDelayMs)ms")
+        default:
+            guard processUp(i), let id = replicaIDs.first(where: { servers[i].core!.isServing($0) }) else { return }
+            trace("COMMAND switchover \(id) at \(servers[i].id)")
+            feed(i, .command(.switchover(id, to: nil), now: localNow(i)))
+        }
+    }
+
+    mutating func restart(_ i: Int) {
+        replicationDirty = true
+        guard !processUp(i) else { return }
+        if !servers[i].machineUp {
+            servers[i].machineUp = true
+            servers[i].boot += 1
+            // A new boot: the monotonic clock starts over somewhere else.
+            servers[i].clock = Clock(bootReal: now, offset: rng.int(0...1_000_000_000), ppm: servers[i].clock.ppm)
+        }
+        let records = servers[i].store.keys.sorted().map { servers[i].store[$0]! }
+        servers[i].core = makeCore(i, restoring: records)
+        lastReport[i] = nil
+        servers[i].incarnation += 1
+        trace("RESTART \(servers[i].id) boot \(servers[i].boot)")
+        feed(i, .membership(servers[i].view, now: localNow(i)))
+        queue.push(now + 1, .tick(i, incarnation: servers[i].incarnation))
+    }
+
+    mutating func heal(_ kind: HealKind) {
+        replicationDirty = true
+        switch kind {
+        case .link(let a, let b):
+            if !healed { unblock(a, b) }
+        case .loss:
+            lossRate = 0; duplicateRate = 0
+        case .all:
+            healed = true
+            livenessStart = now
+            trace("HEAL everything; liveness phase")
+            blocked = Array(repeating: false, count: servers.count * servers.count)
+            blockedCount = 0
+            lossRate = 0; duplicateRate = 0; maxDelayMs = min(maxDelayMs, 10)
+            for i in servers.indices where !processUp(i) { queue.push(now + 1, .restart(i)) }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+import KetchCore
+import KetchShared
+
+/// The deterministic simulator: N servers running `KetchCore`, a network, clocks with bounded
+/// drift, durable stores, a Postgres model and clients — all driven by one seed. Invariants are
+/// checked after every step; see `Invariants.swift`.
+public struct Simulation {
+    enum Event {
+        case deliver(from: Int, to: Int, KetchMessage, incarnation: UInt64)
+        case tick(Int, incarnation: UInt64)
+        case replicate
+        case client
+        case fault
+        case restart(Int)
+        case heal(HealKind)
+        case liveness
+    }
+    enum HealKind { case link(Int, Int), loss, all }
+
+    struct Clock {
+        var bootReal: Int64
+        var offset: Int64
+        var ppm: Int64
+        func local(_ real: Int64) -> Instant {
+            let e = real - bootReal
+            return Instant(nanoseconds: offset + e + e / 1_000_000 * ppm + (e % 1_000_000) * ppm / 1_000_000)
+        }
+        /// The real time at which this clock shows `t` (rounded up).
+        func real(_ t: Instant) -> Int64 {
+            let e = t.nanoseconds - offset
+            let q = e / (1_000_000 + ppm), r = e % (1_000_000 + ppm)
+            return bootReal + q * 1_000_000 + (r * 1_000_000 + (1_000_000 + ppm - 1)) / (1_000_000 + ppm)
+        }
+    }
+
+    struct Server {
+        var id: ServerID
+        var core: KetchCore?
+        /// The machine is up (false during a reboot): the database runs only when it is.
+        var machineUp = true
+        var incarnation: UInt64 = 1
+        var boot = 1
+        var clock: Clock
+        var store: [String: PersistRecord] = [:]
+        var databases: [ReplicaID: DatabaseCopy] = [:]
+        var view: [ServerID: Bool] = [:]
+        var truth: [ServerID: (Bool, Int64)] = [:]
+    }
+
+    public internal(set) var result: SimResult
+    var config: SimConfig
+    var rng: SimRandom
+    var queue = EventQueue<Event>()
+    var servers: [Server] = []
+    var now: Int64 = 0
+    var replicaIDs: [ReplicaID] = []
+    var serverIndex: [ServerID: Int] = [:]
+    var serverIDs: [ServerID] = []
+    /// blocked[a * n + b]: messages from a to b are dropped.
+    var blocked: [Bool] = []
+    var blockedCount = 0
+    var replicationDirty = true
+    var lastReport: [Int: [ReplicaID: [ServerID]]] = [:]
+    var lossRate = 0.0
+    var duplicateRate = 0.0
+    var maxDelayMs: Int64 = 5
+    var detectDelayNs: Int64 = 300_000_000
+    var nextValue = 1
+    var checker = Invariants()
+    let traceBuffer = TraceBuffer()
+    var livenessStart: Int64?
+    var healed = false
+    var recoveredAt: Int64?
+    let tickNs: Int64 = 100_000_000
+    let leaseDuration = Span.seconds(3)
+
+    public init(config: SimConfig) {
+        self.config = config
+        self.rng = SimRandom(seed: config.seed)
+        self.result = SimResult(config: config)
+        setUp()
+    }
+
+    private mutating func setUp() {
+        let n = Int(rng.int(3...7))
+        let driftPPM: Int64 = 100_000
+        for i in 0..<n {
+            var ppm: Int64
+            switch rng.index(3) {
+            case 0: ppm = driftPPM - 1_000
+            case 1: ppm = -(driftPPM - 1_000)
+            default: ppm = rng.int(-(driftPPM - 1_000)...(driftPPM - 1_000))
+            }
+            if config.beyondDrift && i == 0 { ppm = rng.chance(0.5) ? 250_000 : -250_000 }
+            let clock = Clock(bootReal: 0, offset: rng.int(0...1_000_000_000_000), ppm: ppm)
+            servers.append(Server(id: ServerID("s\(i + 1)"), core: nil, clock: clock))
+        }
+        blocked = Array(repeating: false, count: n * n)
+        for i in 0..<n { servers[i].core = makeCore(i, restoring: []); serverIndex[servers[i].id] = i; serverIDs.append(servers[i].id) }
+        maxDelayMs = rng.int(1...30)
+        detectDelayNs = rng.int(100...800) * 1_000_000
+        let replicas = Int(rng.int(2...4))
+        var shape: [String] = []
+        for r in 0..<replicas {
+            let id = ReplicaID("r\(r + 1)")
+            replicaIDs.append(id)
+            let size = (n >= 5 && rng.chance(0.4)) ? 5 : 3
+            let spec = ReplicaSpec(name: "db\(r + 1)", quorumGroupSize: size,
+                                   dbConfig: .init(username: "u", password: "p", port: 5432 + r * 2, closedPort: 5433 + r * 2),
+                                   asyncMembers: rng.chance(0.3) ? 0 : nil)
+            checker.groupSize[id] = size
+            shape.append("\(id)=\(size)")
+            let home = r % n
+            // Everyone sees everyone healthy from the start, then the home server creates it.
+            queueCreate(home, id, spec)
+        }
+        result.shape = "servers=\(n) replicas=[\(shape.joined(separator: " "))] delay≤\(maxDelayMs)ms detect=\(detectDelayNs / 1_000_000)ms"
+        for i in 0..<n {
+            let view = Dictionary(uniqueKeysWithValues: servers.map { ($0.id, true) })
+            servers[i].view = view
+            for s in servers { servers[i].truth[s.id] = (true, 0) }
+            feed(i, .membership(view, now: localNow(i)))
+            queue.push(rng.int(1...tickNs), .tick(i, incarnation: servers[i].incarnation))
+        }
+        for (i, c) in pendingCreates { feed(i, .command(.createReplica(c.0, c.1), now: localNow(i))) }
+        pendingCreates = []
+        queue.push(10_000_000, .replicate)
+        queue.push(50_000_000, .client)
+        queue.push(3_000_000_000 + rng.int(0...1_000_000_000), .fault)
+        queue.push(config.safetySeconds * 1_000_000_000, .heal(.all))
+    }
+
+    var pendingCreates: [(Int, (ReplicaID, ReplicaSpec))] = []
+    private mutating func queueCreate(_ server: Int, _ id: ReplicaID, _ spec: ReplicaSpec) {
+        pendingCreates.append((server, (id, spec)))
+    }
+
+    func makeCore(_ i: Int, restoring: [PersistRecord]) -> KetchCore {
+        var config = CoreConfig(server: servers[i].id, leaseDuration: leaseDuration, mutation: self.config.mutation)
+        config.retryInterval = .milliseconds(200)
+        return KetchCore(config: config, bootID: "boot-\(servers[i].boot)", restoring: restoring)
+    }
+
+    func localNow(_ i: Int) -> Instant { servers[i].clock.local(now) }
+
+    func processUp(_ i: Int) -> Bool { servers[i].core != nil }
+
+    func linked(_ a: Int, _ b: Int) -> Bool { blockedCount == 0 || !blocked[a * servers.count + b] }
+
+    mutating func block(_ a: Int, _ b: Int) {
+        guard a != b, !blocked[a * servers.count + b] else { return }
+        blocked[a * servers.count + b] = true
+        blockedCount += 1
+    }
+
+    mutating func unblock(_ a: Int, _ b: Int) {
+        guard blocked[a * servers.count + b] else { return }
+        blocked[a * servers.count + b] = false
+        blockedCount -= 1
+    }
+
+    /// Runs until the liveness deadline or the first violation.
+    public mutating func run() -> SimResult {
+        let end = (config.safetySeconds + config.livenessBoundSeconds) * 1_000_000_000
+        while let (t, event) = queue.pop() {
+            if t > end { break }
+            now = t
+            result.steps += 1
+            step(event)
+            if !result.violations.isEmpty { break }
+            if livenessDone { break }
+        }
+        if result.violations.isEmpty && !livenessDone {
+            let missing = replicaIDs.filter { !checker.livenessServed.contains($0) }
+            violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
+        }
+        result.simulatedNs = now
+        result.recoveryMs = livenessStart.map { (recoveredAt ?? now) - $0 }.map { $0 / 1_000_000 }
+        result.trace = traceBuffer.lines
+        result.ackedWrites = checker.acked.values.reduce(0) { $0 + $1.count }
+        return result
+    }
+
+    var livenessDone: Bool { healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) } }
+
+    /// After healing: the replica is served and its group is back at its target size.
+    func recovered(_ id: ReplicaID) -> Bool {
+        servers.contains { s in
+            guard let core = s.core, core.isServing(id), let rec = core.replicaRecords[id] else { return false }
+            return rec.epoch.quorumGroup.count == checker.groupSize[id]
+        }
+    }
+
+    mutating func violate(_ invariant: String, _ message: String) {
+        result.violations.append(Violation(invariant: invariant, message: message, step: result.steps, atMs: now / 1_000_000))
+        trace("VIOLATION [\(invariant)] \(message)")
+    }
+
+    func trace(_ line: @autoclosure () -> String) {
+        if config.trace { traceBuffer.lines.append("\(now / 1_000_000)ms \(line())") }
+    }
+
+    /// Hands one event to server `i`'s core and carries out the output.
+    mutating func feed(_ i: Int, _ event: CoreEvent) {
+        guard var core = servers[i].core else { return }
+        servers[i].core = nil
+        let out = core.handle(event)
+        servers[i].core = core
+        apply(i, out)
+    }
+
+    private mutating func step(_ event: Event) {
+        switch event {
+        case .deliver(let from, let to, let message, let inc):
+            _ = inc
+            guard processUp(to), linked(from, to) else { return }
+            trace("\(servers[from].id) → \(servers[to].id) \(message.kind) \(message.replica) \(message.epoch.short)\(describe(message))")
+            feed(to, .received(from: servers[from].id, message, now: localNow(to)))
+        case .tick(let i, let inc):
+            guard servers[i].incarnation == inc, processUp(i) else { return }
+            reportDatabase(i)
+            updateMembership(i)
+            feed(i, .tick(now: localNow(i)))
+            let next = servers[i].clock.real(localNow(i) + Span(nanoseconds: tickNs)) - now
+            queue.push(now + max(1, next), .tick(i, incarnation: servers[i].incarnation))
+        case .replicate:
+            replicateAll()
+            queue.push(now + 10_000_000, .replicate)
+        case .client:
+            clientOperation()
+            queue.push(now + rng.int(10...60) * 1_000_000, .client)
+        case .fault:
+            if !healed {
+                injectFault()
+                queue.push(now + rng.int(300...2_500) * 1_000_000, .fault)
+            }
+        case .restart(let i):
+            restart(i)
+        case .heal(let kind):
+            heal(kind)
+        case .liveness:
+            break
+        }
+    }
+
+    private func describe(_ m: KetchMessage) -> String {
+        switch m {
+        case .leasePrepare(let x): " b=\(x.ballot)" + (x.successor.map { " succ=\($0.short)" } ?? "")
+        case .leasePrepareReply(let x): " b=\(x.ballot)" + (x.refusal.map { " \($0.rawValue)" } ?? " ok") + (x.acceptedOwner.map { " owner=\($0)" } ?? "")
+        case .leasePropose(let x): " b=\(x.ballot) owner=\(x.owner)"
+        case .leaseProposeReply(let x): " b=\(x.ballot)" + (x.refusal.map { " \($0.rawValue)" } ?? " ok \(x.epochState?.rawValue ?? "-")")
+        case .epochRevoke(let x): " succ=\(x.successor.short)"
+        case .epochRevokeReply(let x): x.refusal.map { " \($0.rawValue)" } ?? " ok"
+        case .epochSetupReply(let x), .epochOpenReply(let x), .epochCloseReply(let x), .replicaCreateReply(let x), .replicaUpdateInSyncReply(let x):
+            x.refusal.map { " \($0.rawValue)" } ?? " ok"
+        default: ""
+        }
+    }
+
+    /// Carries out one core output in the node's order: persist, send, database; and checks.
+    mutating func apply(_ i: Int, _ out: CoreOutput) {
+        result.coreSteps += 1
+        for p in out.persist {
+            if case .replicaRemoved(let id) = p {
+                servers[i].store["replica/\(id.rawValue)"] = nil
+                servers[i].store["acceptor/\(id.rawValue)"] = nil
+            } else {
+                servers[i].store[p.key] = p
+            }
+            report(checker.observe(p, server: i, servers: serverIDs))
+        }
+        for (to, message) in out.send {
+            guard let j = serverIndex[to] else { continue }
+            send(from: i, to: j, message)
+        }
+        for n in out.notes { trace("\(servers[i].id) \(n)") }
+        for c in out.database { database(i, c) }
+    }
+
+    private mutating func send(from i: Int, to j: Int, _ m: KetchMessage) {
+        guard linked(i, j), !rng.chance(lossRate) else { return }
+        let copies = rng.chance(duplicateRate) ? 2 : 1
+        for _ in 0..<copies {
+            queue.push(now + rng.int(1...maxDelayMs) * 1_000_000 + rng.int(0...999_999), .deliver(from: i, to: j, m, incarnation: servers[j].incarnation))
+        }
+    }
+}
+
+extension Simulation {
+    mutating func report(_ found: [(String, String)]) {
+        for (invariant, message) in found { violate(invariant, message) }
+    }
+}
+
+final class TraceBuffer {
+    var lines: [String] = []
+}

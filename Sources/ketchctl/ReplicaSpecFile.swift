@@ -1,0 +1,125 @@
+import Foundation
+import KetchShared
+import Yams
+
+/// Reads `ketchctl create replica -f FILE` documents in the seed's shape:
+///
+/// ```yaml
+/// data:
+/// - attributes:
+///     name: mydb1
+///     quorumGroupSize: 3
+///     dbConfig: {username: myuser, password: mypassword, port: 5432, closedPort: 5433}
+///   type: replica
+/// ```
+/// Strictly: an unknown field, a wrong type or a missing field is an error naming the field's
+/// path and what is accepted, and nothing is sent. Values of `password` never appear in errors.
+enum ReplicaSpecFile {
+    static func parse(_ text: String, source: String) throws(CtlError) -> [ReplicaSpec] {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw CtlError("bad-spec", "\(source) is not valid YAML: \(yamlProblem(error))")
+        }
+        guard let root else {
+            throw CtlError("bad-spec", "\(source) is empty; expected a document with data: - attributes: {...} type: replica")
+        }
+        let top = try mapping(root, path: "(top level)", source: source, accepted: ["data"], required: ["data"])
+        guard case .sequence(let items) = top["data"]!, !items.isEmpty else {
+            throw CtlError("bad-spec", "\(source): data must be a non-empty list of resources (- attributes: ... type: replica)")
+        }
+        var specs: [ReplicaSpec] = []
+        for (i, item) in items.enumerated() {
+            let path = "data[\(i)]"
+            let fields = try mapping(item, path: path, source: source, accepted: ["attributes", "type"], required: ["attributes", "type"])
+            let type = try string(fields["type"]!, path: path + ".type", source: source)
+            guard type == "replica" else {
+                throw CtlError("bad-spec", "\(source): \(path).type is '\(type)'; only 'replica' can be created")
+            }
+            specs.append(try spec(fields["attributes"]!, path: path + ".attributes", source: source))
+        }
+        return specs
+    }
+
+    private static func spec(_ node: Node, path: String, source: String) throws(CtlError) -> ReplicaSpec {
+        let a = try mapping(node, path: path, source: source,
+                            accepted: ["name", "quorumGroupSize", "dbConfig", "asyncMembers", "homeServer"],
+                            required: ["name", "quorumGroupSize", "dbConfig"])
+        let db = try mapping(a["dbConfig"]!, path: path + ".dbConfig", source: source,
+                             accepted: ["username", "password", "port", "closedPort"],
+                             required: ["username", "password", "port", "closedPort"])
+        let spec = ReplicaSpec(
+            name: try string(a["name"]!, path: path + ".name", source: source),
+            quorumGroupSize: try int(a["quorumGroupSize"]!, path: path + ".quorumGroupSize", source: source),
+            dbConfig: .init(
+                username: try string(db["username"]!, path: path + ".dbConfig.username", source: source),
+                password: try string(db["password"]!, path: path + ".dbConfig.password", source: source, secret: true),
+                port: try int(db["port"]!, path: path + ".dbConfig.port", source: source),
+                closedPort: try int(db["closedPort"]!, path: path + ".dbConfig.closedPort", source: source)),
+            asyncMembers: try a["asyncMembers"].map { n throws(CtlError) in try int(n, path: path + ".asyncMembers", source: source) },
+            homeServer: try a["homeServer"].map { n throws(CtlError) in try string(n, path: path + ".homeServer", source: source) })
+        do {
+            try spec.validate()
+        } catch {
+            throw CtlError("bad-spec", "\(source): \(path): \(error.message)")
+        }
+        return spec
+    }
+
+    private static func mapping(_ node: Node, path: String, source: String, accepted: [String], required: [String]) throws(CtlError) -> [String: Node] {
+        guard case .mapping(let m) = node else {
+            throw CtlError("bad-spec", "\(source): \(path) must be a mapping with fields \(accepted.joined(separator: ", "))")
+        }
+        var out: [String: Node] = [:]
+        for (k, v) in m {
+            guard case .scalar(let key) = k else {
+                throw CtlError("bad-spec", "\(source): \(path) has a non-text key; accepted fields: \(accepted.joined(separator: ", "))")
+            }
+            let name = key.string
+            let full = path == "(top level)" ? name : path + "." + name
+            guard accepted.contains(name) else {
+                throw CtlError("bad-spec", "\(source): unknown field \(full); accepted here: \(accepted.joined(separator: ", "))")
+            }
+            out[name] = v
+        }
+        for name in required where out[name] == nil {
+            let full = path == "(top level)" ? name : path + "." + name
+            throw CtlError("bad-spec", "\(source): missing field \(full)")
+        }
+        return out
+    }
+
+    private static func string(_ node: Node, path: String, source: String, secret: Bool = false) throws(CtlError) -> String {
+        guard case .scalar(let s) = node, node.null == nil || s.style != .plain else {
+            throw CtlError("bad-spec", "\(source): \(path) must be text\(secret ? "" : ", not a list, mapping or null")")
+        }
+        return s.string
+    }
+
+    private static func int(_ node: Node, path: String, source: String) throws(CtlError) -> Int {
+        guard case .scalar(let s) = node, s.style == .plain, let value = node.int, node.tag == Tag(.int) else {
+            let shown: String
+            if case .scalar(let s) = node { shown = " (got '\(s.string.prefix(40))')" } else { shown = "" }
+            throw CtlError("bad-spec", "\(source): \(path) must be a whole number\(shown)")
+        }
+        return value
+    }
+
+    /// The parser's complaint and position, without echoing the document (it holds a password).
+    private static func yamlProblem(_ error: any Error) -> String {
+        if let e = error as? YamlError {
+            switch e {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+                return "\(problem) at line \(mark.line), column \(mark.column)"
+            case .duplicatedKeysInMapping(let duplicates, _):
+                return "duplicate field(s) \(duplicates.joined(separator: ", "))"
+            case .reader(let problem, _, _, _):
+                return problem
+            default:
+                break
+            }
+        }
+        return "it could not be parsed"
+    }
+}

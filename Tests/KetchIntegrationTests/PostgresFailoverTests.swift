@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+import KetchShared
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 4 end to end: real `ketch-node`s, real Postgres 15, a writer on the multi-host string.
+@Suite(.serialized) struct PostgresFailoverTests {
+    static let password = "it-password-1"
+
+    func spec(_ name: String, port: Int) -> String {
+        """
+        data:
+        - attributes:
+            name: \(name)
+            quorumGroupSize: 3
+            dbConfig:
+              username: ituser
+              password: \(Self.password)
+              port: \(port)
+              closedPort: \(port + 1)
+          type: replica
+        """
+    }
+
+    func ctl(_ c: LocalCluster, _ i: Int, _ args: [String], stdin: String? = nil) throws -> CommandResult {
+        try runCommand(Binaries.path("ketchctl"), ["--api-server", c.address(i), "--api-port", "\(c.apiPort)"] + args,
+                       environment: ["KETCH_SECRET_FILE": c.secretPath, "HOME": c.dir.path], stdin: stdin)
+    }
+
+    /// `get replica NAME` from server i as JSON attributes.
+    func replica(_ c: LocalCluster, _ name: String, from i: Int) async -> JSONValue? {
+        guard let list = await c.get(.replica, from: i) else { return nil }
+        return list.data.first { $0.attributes["name"] == .string(name) }?.attributes
+    }
+
+    /// Index of the server that serves `name` as open primary, as any live server reports it.
+    func openPrimary(_ c: LocalCluster, _ name: String, among: [Int]) async -> Int? {
+        for i in among {
+            guard let r = await replica(c, name, from: i), r["epochState"] == .string("open"),
+                  case .string(let p)? = r["primary"], r["role"] == .string("primary") else { continue }
+            return (0..<c.count).first { c.address($0) == p }
+        }
+        return nil
+    }
+
+    func client(_ c: LocalCluster, db: String, port: Int) -> SQLClient {
+        let hosts = (0..<c.count).map { c.address($0) }.joined(separator: ",")
+        return SQLClient(conninfo: "host=\(hosts) port=\(port) user=ituser dbname=\(db) target_session_attrs=read-write connect_timeout=1", password: Self.password)
+    }
+
+    func postmasterPID(_ c: LocalCluster, _ i: Int) -> Int32? {
+        guard let dirs = try? FileManager.default.contentsOfDirectory(atPath: c.dataDir(i)) else { return nil }
+        for d in dirs.sorted() where d.count == 36 {
+            if let text = try? String(contentsOfFile: c.dataDir(i) + "/\(d)/postmaster.pid", encoding: .utf8),
+               let pid = Int32(text.split(separator: "\n").first ?? "") { return pid }
+        }
+        return nil
+    }
+
+    /// Starts 4 nodes, creates the database and waits until it serves writes.
+    func bringUp(portBase: Int, dbPort: Int, name: String = "itdb") async throws -> (LocalCluster, SQLClient) {
+        let c = try LocalCluster(portBase: portBase)
+        try c.startAll()
+        let up = await eventually(within: 15) {
+            for i in 0..<4 { guard await c.get(.server, from: i)?.data.filter({ $0.attributes["health"] == .string("alive") }).count == 4 else { return false } }
+            return true
+        }
+        guard up else { c.stop(); throw TestFailure("cluster did not converge:\n\(c.logs())") }
+        let created = try ctl(c, 0, ["create", "replica", "-f", "-"], stdin: spec(name, port: dbPort))
+        guard created.status == 0 else { c.stop(); throw TestFailure("create failed: \(created.stderr)") }
+        let sql = client(c, db: name, port: dbPort)
+        let open = await eventually(within: 120, every: 0.5) { sql.run("CREATE TABLE IF NOT EXISTS ketch_writes(id int PRIMARY KEY)") != nil }
+        guard open else { c.stop(); throw TestFailure("database never opened for writes:\n\(c.logs())") }
+        return (c, sql)
+    }
+
+    @Test func killingThePrimaryLosesNoAcknowledgedWriteAndTheOldPrimaryRejoins() async throws {
+        let (c, sql) = try await bringUp(portBase: 17_200, dbPort: 17_232)
+        defer { c.stop() }
+        guard let primary = await openPrimary(c, "itdb", among: [0, 1, 2, 3]) else { Issue.record("no open primary"); return }
+
+        let writer = RecordingWriter(client: sql)
+        writer.start()
+        #expect(await eventually(within: 10) { writer.ackCount >= 20 }, "writer made no progress")
+
+        let pm = postmasterPID(c, primary)
+        let killedAt = Date()
+        c.node(primary).kill9()
+        if let pm { kill(pm, SIGKILL) }
+        let back = await eventually(within: 30, every: 0.05) { writer.acks(startedAfter: killedAt) }
+        print("failover: first acknowledged write \(String(format: "%.2f", (writer.lastAckAt ?? Date()).timeIntervalSince(killedAt))) s after kill -9")
+        #expect(back, "no write acknowledged after the primary was killed:\n\(c.logs())")
+        #expect(await eventually(within: 10) { writer.ackCount >= 40 })
+        writer.stop()
+
+        let acked = Set(writer.acknowledgedIDs)
+        let stored = Set((sql.run("SELECT id FROM ketch_writes ORDER BY id", timeout: 10) ?? "").split(separator: "\n").compactMap { Int($0) })
+        let lost = acked.subtracting(stored)
+        print("writes: attempted=\(writer.attempted) acknowledged=\(acked.count) lost=\(lost.count)")
+        #expect(lost.isEmpty, "acknowledged writes lost: \(lost.sorted().prefix(20))")
+
+        // The old primary comes back and follows the new primary; the group is whole again.
+        let survivors = (0..<4).filter { $0 != primary }
+        guard let newPrimary = await openPrimary(c, "itdb", among: survivors) else { Issue.record("no new primary"); return }
+        #expect(newPrimary != primary)
+        try c.start(primary)
+        let rejoined = await eventually(within: 60, every: 0.5) {
+            guard let r = await replica(c, "itdb", from: primary), case .string(let role)? = r["role"], role != "primary" else { return false }
+            let dbm = await c.get(.dbmgr, from: primary)?.data.first?.attributes["state"]
+            return dbm == .string("standby")
+        }
+        #expect(rejoined, "old primary did not rejoin as a standby:\n\(c.logs())")
+        if case .array(let members)? = await replica(c, "itdb", from: newPrimary)?["members"] {
+            #expect(members.count == 3)
+        }
+    }
+
+    @Test func aPausedPrimaryStopsServingWhenItsLeaseEndsAndRejoinsAfterwards() async throws {
+        let (c, sql) = try await bringUp(portBase: 17_210, dbPort: 17_242)
+        defer { c.stop() }
+        guard let primary = await openPrimary(c, "itdb", among: [0, 1, 2, 3]) else { Issue.record("no open primary"); return }
+        #expect(sql.run("INSERT INTO ketch_writes VALUES (1)") != nil)
+        let direct = SQLClient(conninfo: "host=\(c.address(primary)) port=17242 user=ituser dbname=itdb connect_timeout=1", password: Self.password)
+
+        let pausedAt = Date()
+        c.node(primary).signal(SIGSTOP)
+        defer { c.node(primary).signal(SIGCONT) }
+        // Lease 3 s, renewed every second: 3 s after the pause its lease has certainly ended
+        // (the watchdog kills at the proposer's shortened lease end).
+        let fenced = await eventually(within: 10, every: 0.05) { direct.run("SELECT 1", timeout: 2) == nil }
+        let fencedAfter = Date().timeIntervalSince(pausedAt)
+        print("paused primary stopped serving after \(String(format: "%.2f", fencedAfter)) s")
+        #expect(fenced)
+        #expect(fencedAfter <= 3.0, "old primary still served \(fencedAfter) s after the pause; its lease is 3 s")
+        // It must not serve again while paused or after: no read, no write.
+        #expect(direct.run("SELECT count(*) FROM ketch_writes", timeout: 2) == nil)
+        #expect(await eventually(within: 30, every: 0.2) { sql.run("INSERT INTO ketch_writes VALUES (2)") != nil }, "no new primary:\n\(c.logs())")
+
+        c.node(primary).signal(SIGCONT)
+        let rejoined = await eventually(within: 60, every: 0.5) {
+            await c.get(.dbmgr, from: primary)?.data.first?.attributes["state"] == .string("standby")
+        }
+        #expect(rejoined, "resumed old primary did not become a standby:\n\(c.logs())")
+        let writable = SQLClient(conninfo: direct.conninfo + " target_session_attrs=read-write", password: Self.password)
+        #expect(writable.run("INSERT INTO ketch_writes VALUES (3)", timeout: 2) == nil, "the old primary accepted a write after its lease")
+    }
+}

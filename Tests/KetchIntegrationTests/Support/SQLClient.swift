@@ -1,0 +1,61 @@
+import Foundation
+
+/// Talks to Postgres with the real `psql`, exactly as a user's client would: a libpq multi-host
+/// string with `target_session_attrs=read-write`.
+struct SQLClient {
+    var conninfo: String
+    var password: String
+
+    static let psql = "/usr/lib/postgresql/15/bin/psql"
+
+    /// Runs SQL; returns trimmed output, or nil when the statement failed or did not complete
+    /// cleanly (a COMMIT with a WARNING about synchronous replication is *not* acknowledged).
+    func run(_ sql: String, timeout seconds: Int = 5) -> String? {
+        guard let r = try? runCommand("/usr/bin/timeout", ["\(seconds)", Self.psql, conninfo, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                                      environment: ["PGPASSWORD": password, "PGCONNECT_TIMEOUT": "1"]) else { return nil }
+        guard r.status == 0, !r.stderr.contains("WARNING") else { return nil }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A writer that inserts unique ids one at a time and records which were acknowledged.
+final class RecordingWriter: @unchecked Sendable {
+    let client: SQLClient
+    private let lock = NSLock()
+    private(set) var acknowledged: [Int] = []
+    private(set) var attempted = 0
+    private var next = 1
+    private var stopFlag = false
+    private var thread: Thread?
+    /// When the latest acknowledged write was acknowledged, and when it had started.
+    private(set) var lastAckAt: Date?
+    private var lastStartOfAck: Date?
+
+    init(client: SQLClient) { self.client = client }
+
+    func start() {
+        let t = Thread { [self] in
+            while !lock.withLock({ stopFlag }) {
+                let id = lock.withLock { () -> Int in defer { next += 1; attempted += 1 }; return next }
+                let started = Date()
+                if client.run("INSERT INTO ketch_writes(id) VALUES (\(id))", timeout: 3) != nil {
+                    lock.withLock { acknowledged.append(id); lastAckAt = Date(); if started > (lastStartOfAck ?? .distantPast) { lastStartOfAck = started } }
+                } else {
+                    usleep(50_000)
+                }
+            }
+        }
+        thread = t
+        t.start()
+    }
+
+    func stop() {
+        lock.withLock { stopFlag = true }
+        while thread?.isFinished == false { usleep(10_000) }
+    }
+
+    var ackCount: Int { lock.withLock { acknowledged.count } }
+    /// Whether a write that *started* after `date` was acknowledged.
+    func acks(startedAfter date: Date) -> Bool { lock.withLock { (lastStartOfAck ?? .distantPast) > date } }
+    var acknowledgedIDs: [Int] { lock.withLock { acknowledged } }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import KetchShared
+import Testing
+@testable import ketchctl
+
+@Suite struct KetchctlSpecTests {
+    static let sampleURL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("examples/samplereplica.yaml")
+
+    @Test func theSeedsSampleFileParses() throws {
+        let text = try String(contentsOf: Self.sampleURL, encoding: .utf8)
+        let specs = try ReplicaSpecFile.parse(text, source: "samplereplica.yaml")
+        #expect(specs == [ReplicaSpec(name: "mydb1", quorumGroupSize: 3,
+                                      dbConfig: .init(username: "myuser", password: "mypassword", port: 5432, closedPort: 5433))])
+    }
+
+    static let valid = """
+        data:
+        - attributes:
+            name: mydb1
+            quorumGroupSize: 3
+            dbConfig:
+              username: myuser
+              password: mypassword
+              port: 5432
+              closedPort: 5433
+          type: replica
+        """
+
+    static func failure(_ text: String) -> String? {
+        do { _ = try ReplicaSpecFile.parse(text, source: "spec.yaml"); return nil } catch { return error.description }
+    }
+
+    @Test(arguments: [
+        (valid.replacingOccurrences(of: "    name: mydb1", with: "    name: mydb1\n    colour: red"),
+         "bad-spec: spec.yaml: unknown field data[0].attributes.colour; accepted here: name, quorumGroupSize, dbConfig, asyncMembers, homeServer"),
+        (valid.replacingOccurrences(of: "port: 5432", with: "port: 5432\n      host: x"),
+         "bad-spec: spec.yaml: unknown field data[0].attributes.dbConfig.host; accepted here: username, password, port, closedPort"),
+        (valid.replacingOccurrences(of: "quorumGroupSize: 3", with: "quorumGroupSize: three"),
+         "bad-spec: spec.yaml: data[0].attributes.quorumGroupSize must be a whole number (got 'three')"),
+        (valid.replacingOccurrences(of: "quorumGroupSize: 3", with: "quorumGroupSize: \"3\""),
+         "bad-spec: spec.yaml: data[0].attributes.quorumGroupSize must be a whole number (got '3')"),
+        (valid.replacingOccurrences(of: "      closedPort: 5433\n", with: ""),
+         "bad-spec: spec.yaml: missing field data[0].attributes.dbConfig.closedPort"),
+        (valid.replacingOccurrences(of: "  type: replica", with: "  type: server"),
+         "bad-spec: spec.yaml: data[0].type is 'server'; only 'replica' can be created"),
+        (valid.replacingOccurrences(of: "data:", with: "items:"),
+         "bad-spec: spec.yaml: unknown field items; accepted here: data"),
+        ("data: []", "bad-spec: spec.yaml: data must be a non-empty list of resources (- attributes: ... type: replica)"),
+        ("", "bad-spec: spec.yaml is empty; expected a document with data: - attributes: {...} type: replica"),
+        (valid.replacingOccurrences(of: "quorumGroupSize: 3", with: "quorumGroupSize: 4"),
+         "bad-spec: spec.yaml: data[0].attributes: quorumGroupSize 4 is not supported; use one of 1, 3, 5, 7"),
+        (valid.replacingOccurrences(of: "name: mydb1", with: "name: [a, b]"),
+         "bad-spec: spec.yaml: data[0].attributes.name must be text, not a list, mapping or null"),
+        (valid.replacingOccurrences(of: "name: mydb1", with: "name:"),
+         "bad-spec: spec.yaml: data[0].attributes.name must be text, not a list, mapping or null"),
+    ])
+    func strictErrorsNameTheField(_ text: String, _ expected: String) {
+        #expect(Self.failure(text) == expected)
+    }
+
+    @Test func brokenYAMLSaysWhereWithoutEchoingTheDocument() {
+        let text = Self.valid.replacingOccurrences(of: "password: mypassword", with: "password: [mypassword")
+        let message = Self.failure(text)
+        #expect(message?.hasPrefix("bad-spec: spec.yaml is not valid YAML:") == true)
+        #expect(message?.contains("line") == true)
+        #expect(message?.contains("mypassword") == false)
+    }
+
+    @Test func passwordsOfAnyScalarTypeAreTakenAsTextAndNeverShown() throws {
+        let numeric = Self.valid.replacingOccurrences(of: "password: mypassword", with: "password: 12345")
+        #expect(try ReplicaSpecFile.parse(numeric, source: "s").first?.dbConfig.password == "12345")
+        let listy = Self.valid.replacingOccurrences(of: "password: mypassword", with: "password: {x: hunter2}")
+        let message = Self.failure(listy)
+        #expect(message == "bad-spec: spec.yaml: data[0].attributes.dbConfig.password must be text")
+    }
+
+    @Test func duplicateFieldsAreRefused() {
+        let text = Self.valid.replacingOccurrences(of: "    name: mydb1", with: "    name: mydb1\n    name: mydb2")
+        #expect(Self.failure(text)?.contains("duplicate") == true)
+    }
+
+    @Test func severalItemsBecomeSeveralSpecs() throws {
+        let two = Self.valid + "\n" + Self.valid.replacingOccurrences(of: "data:\n", with: "").replacingOccurrences(of: "mydb1", with: "mydb2")
+        #expect(try ReplicaSpecFile.parse(two, source: "s").map(\.name) == ["mydb1", "mydb2"])
+    }
+}
