@@ -92,7 +92,11 @@ extension ConsoleRenderer {
                 if !db.disagreeing.isEmpty { spans.append(("!", .color(.red, bold: true))) }
                 return spans
             case "PRIMARY":
-                guard let p = db.primary else { return [("none", .color(.red, bold: true))] }
+                guard let p = db.primary else {
+                    // While an epoch is new the group already names who will serve.
+                    if let next = db.members.first(where: { $0.role == .primary }) { return [(next.name, .dim)] }
+                    return [("none", .color(.red, bold: true))]
+                }
                 return [(model.cluster.name(of: p), .plain)]
             case "EPOCH": return [(db.epoch?.id.short ?? "-", .dim)]
             case "STATE":

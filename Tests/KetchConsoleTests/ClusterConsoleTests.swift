@@ -96,10 +96,15 @@ import Testing
             try s.keys("Escape")
         } else {
             #expect(!answered.contains("Create database"), "the create request succeeded")
-            let created = try s.waitFor("mydb1 open", seconds: 90) { screen in
-                screen.split(separator: "\n").contains { $0.contains("mydb1") && $0.contains("open") }
+            // The database row (framed, in the table), not the status line, must show the epoch open.
+            func openRow(_ screen: String) -> String? {
+                screen.split(separator: "\n").first { $0.hasPrefix("│") && $0.contains("mydb1 ") && $0.contains(" open ") }.map(String.init)
             }
-            let row = created.split(separator: "\n").first { $0.contains("mydb1") && $0.contains("open") }.map(String.init) ?? ""
+            let created = try s.waitFor("mydb1 open", seconds: 120) { openRow($0) != nil }
+            let row = openRow(created) ?? ""
+            _ = try s.waitFor("an in-sync standby", seconds: 60) { screen in
+                screen.split(separator: "\n").contains { $0.contains("mydb1 ") && $0.contains(":S✓") }
+            }
             try s.keys("f")
             _ = try s.waitFor("the failover picker") { $0.contains("New primary") }
             try s.keys("Enter")
