@@ -65,7 +65,7 @@ extension ConsoleRenderer {
     func drawDatabases(_ dbs: [DatabaseView], y: Int, height: Int) {
         let focused = model.focus == .databases
         let area = frame("Databases \(dbs.count)", x: 0, y: y, width: grid.width, height: height, focused: focused)
-        let wide = area.width >= 120
+        let wide = area.width >= 110
         let columns = [
             Column(title: "NAME", width: wide ? 14 : 9, priority: 0),
             Column(title: "PRIMARY", width: wide ? 10 : 8, priority: 1),
