@@ -103,7 +103,7 @@ import Testing
             let created = try s.waitFor("mydb1 open", seconds: 120) { openRow($0) != nil }
             let row = openRow(created) ?? ""
             _ = try s.waitFor("an in-sync standby", seconds: 60) { screen in
-                screen.split(separator: "\n").contains { $0.contains("mydb1 ") && $0.contains(":S✓") }
+                screen.split(separator: "\n").contains { $0.hasPrefix("│") && $0.contains("mydb1") && $0.contains("S✓") }
             }
             try s.keys("f")
             _ = try s.waitFor("the failover picker") { $0.contains("New primary") }
