@@ -218,7 +218,12 @@ public struct ClusterModel: Hashable, Sendable {
            l.epoch == s.lease?.epoch {
             lease = l; leaseAt = own.receivedAt
         }
-        let members = s.members.map { m -> DatabaseMemberView in
+        // Primary first, then sync, async, witness, spare: the order the group is read in.
+        let order = Dictionary(uniqueKeysWithValues: MemberRole.allCases.enumerated().map { ($1, $0) })
+        let sortedMembers = s.members.enumerated().sorted { a, b in
+            (order[a.element.role] ?? 9, a.offset) < (order[b.element.role] ?? 9, b.offset)
+        }.map(\.element)
+        let members = sortedMembers.map { m -> DatabaseMemberView in
             let own = candidates.first { $0.reporter == m.server }?.status.members.first { $0.server == m.server }
             return DatabaseMemberView(server: m.server, name: names[m.server] ?? m.server.short, role: m.role,
                                       dataState: m.dataState, postgres: own?.postgres ?? m.postgres,

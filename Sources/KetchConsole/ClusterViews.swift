@@ -78,7 +78,7 @@ public struct DatabaseView: Hashable, Sendable {
 
     /// In-sync members other than the primary: the failover targets the console offers.
     public var failoverTargets: [DatabaseMemberView] {
-        members.filter { $0.server != primary && $0.role != .witness && $0.role != .spare && $0.dataState == .inSync }
+        members.filter { $0.server != primary && $0.role != .primary && $0.role != .witness && $0.role != .spare && $0.dataState == .inSync }
     }
 }
 

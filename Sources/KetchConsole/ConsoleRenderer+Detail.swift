@@ -88,7 +88,7 @@ extension ConsoleRenderer {
             Column(title: "MEMBER", width: 10, priority: 0),
             Column(title: "ROLE", width: 7, priority: 1),
             Column(title: "DATA", width: 8, priority: 2),
-            Column(title: "POSTGRES", width: 9, priority: 3),
+            Column(title: "POSTGRES", width: 13, priority: 3),
             Column(title: "PORT", width: 5, priority: 6),
             Column(title: "LSN", width: 11, priority: 7),
             Column(title: "REPLAY", width: 11, priority: 8),

@@ -65,7 +65,7 @@ extension ConsoleRenderer {
     func drawDatabases(_ dbs: [DatabaseView], y: Int, height: Int) {
         let focused = model.focus == .databases
         let area = frame("Databases \(dbs.count)", x: 0, y: y, width: grid.width, height: height, focused: focused)
-        let wide = area.width >= 120
+        let wide = area.width >= 110
         let columns = [
             Column(title: "NAME", width: wide ? 14 : 9, priority: 0),
             Column(title: "PRIMARY", width: wide ? 10 : 8, priority: 1),
@@ -92,7 +92,11 @@ extension ConsoleRenderer {
                 if !db.disagreeing.isEmpty { spans.append(("!", .color(.red, bold: true))) }
                 return spans
             case "PRIMARY":
-                guard let p = db.primary else { return [("none", .color(.red, bold: true))] }
+                guard let p = db.primary else {
+                    // While an epoch is new the group already names who will serve.
+                    if let next = db.members.first(where: { $0.role == .primary }) { return [(next.name, .dim)] }
+                    return [("none", .color(.red, bold: true))]
+                }
                 return [(model.cluster.name(of: p), .plain)]
             case "EPOCH": return [(db.epoch?.id.short ?? "-", .dim)]
             case "STATE":

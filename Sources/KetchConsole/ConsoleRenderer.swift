@@ -232,3 +232,8 @@ public final class ConsoleRenderer {
         }
     }
 }
+
+extension ConsoleRenderer {
+    /// The group column's abbreviations, exposed for tests.
+    public static func shortNamesForTesting(_ names: [String]) -> [String: String] { Format.shortNames(names) }
+}

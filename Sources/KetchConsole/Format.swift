@@ -76,16 +76,24 @@ enum Format {
         return lines
     }
 
-    /// Shortens member names that share a prefix: server1, server2 → s1, s2.
+    /// Shortens member names that share a prefix: server1, server2 → s1, s2; 127.0.3.1 → .1.
     static func shortNames(_ names: [String]) -> [String: String] {
         guard names.count > 1 else { return Dictionary(names.map { ($0, String($0.prefix(4))) }, uniquingKeysWith: { a, _ in a }) }
         var prefix = names[0]
         for n in names.dropFirst() { while !n.hasPrefix(prefix) { prefix.removeLast() } }
-        while let last = prefix.last, !last.isLetter { prefix.removeLast() }
+        // Cut back to a boundary so "server1"/"server12" keep their whole number.
+        while let last = prefix.last, last.isNumber { prefix.removeLast() }
+        let letters = prefix.filter(\.isLetter)
         var out: [String: String] = [:]
         for n in names {
-            let rest = n.dropFirst(prefix.count)
-            out[n] = rest.isEmpty || prefix.isEmpty ? String(n.prefix(4)) : String(prefix.prefix(1)) + rest.prefix(3)
+            let rest = String(n.dropFirst(prefix.count))
+            if rest.isEmpty || prefix.isEmpty {
+                out[n] = String(n.prefix(4))
+            } else if let first = letters.first {
+                out[n] = String(first) + rest.prefix(3)
+            } else {
+                out[n] = String(prefix.last!) + rest.prefix(3)
+            }
         }
         return out
     }

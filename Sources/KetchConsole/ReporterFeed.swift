@@ -141,8 +141,17 @@ public struct ReporterFeed: Hashable, Sendable {
         guard case .delta(_, let change) = message, var status else { return }
         switch change {
         case .member(let m):
-            if let i = status.members.firstIndex(where: { $0.server == m.server }) { status.members[i] = m } else { status.members.append(m) }
-            effect.membersChanged = true
+            if let i = status.members.firstIndex(where: { $0.server == m.server }) {
+                // Nodes republish a member whenever its last-heard age moves; the console does not
+                // show that figure, so only a change in anything else needs a re-merge.
+                var old = status.members[i]
+                old.lastHeardMs = m.lastHeardMs
+                if old != m { effect.membersChanged = true }
+                status.members[i] = m
+            } else {
+                status.members.append(m)
+                effect.membersChanged = true
+            }
         case .memberRemoved(let id):
             status.members.removeAll { $0.server == id }
             effect.membersChanged = true

@@ -2,7 +2,7 @@ import KetchShared
 
 extension KetchCore {
     mutating func prepareReply(_ r: LeasePrepareReply, now: Instant) {
-        guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
+        guard replicas[r.replica]?.proposer?.target.epoch == r.epoch, var st = replicas.removeValue(forKey: r.replica), var p = st.proposer else { return }
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
@@ -11,7 +11,7 @@ extension KetchCore {
     }
 
     mutating func proposeReply(_ r: LeaseProposeReply, now: Instant) {
-        guard var st = replicas[r.replica], var p = st.proposer, p.target.epoch == r.epoch else { return }
+        guard replicas[r.replica]?.proposer?.target.epoch == r.epoch, var st = replicas.removeValue(forKey: r.replica), var p = st.proposer else { return }
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch, successor: r.successor) }

@@ -4,7 +4,8 @@ import KetchShared
 /// every reply), each answer resuming the reconfiguration at the right step.
 extension KetchCore {
     mutating func drive(_ id: ReplicaID, now: Instant) {
-        guard var st = replicas[id] else { return }            // Question 1: no replica state, exit.
+        // Taken out of the dictionary while it changes, so its collections are not copied.
+        guard var st = replicas.removeValue(forKey: id) else { return }   // Question 1: no replica state, exit.
         defer { replicas[id] = st }
         let me = config.server
 

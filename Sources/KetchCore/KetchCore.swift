@@ -188,7 +188,7 @@ public struct KetchCore: Sendable {
     /// Records one reply to a request of the current reconfiguration, then re-runs the questions.
     private mutating func ack(_ id: ReplicaID, _ epoch: EpochID, _ from: ServerID, _ refusal: ProtocolRefusal?,
                               _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant) {
-        guard var st = replicas[id], st.progress.epoch == epoch else { return }
+        guard replicas[id]?.progress.epoch == epoch, var st = replicas.removeValue(forKey: id) else { return }
         if let refusal {
             st.progress.refusals[from] = refusal
             replicas[id] = st

@@ -12,6 +12,11 @@ public struct SimConfig: Sendable {
     /// Let one clock drift beyond ρ (the protocol is then allowed to fail; off by default).
     public var beyondDrift = false
     public var trace = false
+    /// Fixed cluster shape (benchmarks); nil lets the seed choose.
+    public var servers: Int?
+    public var replicas: Int?
+    /// Time every `KetchCore.handle` call (benchmarks).
+    public var measureCore = false
 
     public init(seed: UInt64, mutation: Mutation = .none) { self.seed = seed; self.mutation = mutation }
 
@@ -45,6 +50,8 @@ public struct SimResult: Sendable {
     public var reads = 0
     /// Milliseconds from healing to every replica served by a full-size group.
     public var recoveryMs: Int64?
+    /// Wall-clock nanoseconds spent inside `KetchCore.handle` (with `measureCore`).
+    public var coreNs: Int64 = 0
     public var trace: [String] = []
     public var shape = ""
     public var passed: Bool { violations.isEmpty }

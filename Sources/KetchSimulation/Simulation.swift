@@ -82,7 +82,7 @@ public struct Simulation {
     }
 
     private mutating func setUp() {
-        let n = Int(rng.int(3...7))
+        let n = config.servers ?? Int(rng.int(3...7))
         let driftPPM: Int64 = 100_000
         for i in 0..<n {
             var ppm: Int64
@@ -99,7 +99,7 @@ public struct Simulation {
         for i in 0..<n { servers[i].core = makeCore(i, restoring: []); serverIndex[servers[i].id] = i; serverIDs.append(servers[i].id) }
         maxDelayMs = rng.int(1...30)
         detectDelayNs = rng.int(100...800) * 1_000_000
-        let replicas = Int(rng.int(2...4))
+        let replicas = config.replicas ?? Int(rng.int(2...4))
         var shape: [String] = []
         for r in 0..<replicas {
             let id = ReplicaID("r\(r + 1)")
@@ -204,7 +204,15 @@ public struct Simulation {
     mutating func feed(_ i: Int, _ event: CoreEvent) {
         guard var core = servers[i].core else { return }
         servers[i].core = nil
-        let out = core.handle(event)
+        let out: CoreOutput
+        if config.measureCore {
+            let start = ContinuousClock.now
+            out = core.handle(event)
+            let d = ContinuousClock.now - start
+            result.coreNs += d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+        } else {
+            out = core.handle(event)
+        }
         servers[i].core = core
         apply(i, out)
     }

@@ -15,17 +15,23 @@ struct KetchSim: ParsableCommand {
     var mutation: String = "none"
     @Flag(help: "Let one clock drift beyond the configured bound.") var beyondDrift = false
     @Option(help: "Simulated seconds of faults per seed.") var safetySeconds: Int64 = 20
+    @Flag(help: "Benchmark: 5 servers × 20 replicas; print core steps per second and simulation speed-up.") var bench = false
 
     func validate() throws {
         guard Mutation(rawValue: mutation) != nil else {
             throw ValidationError("unknown mutation '\(mutation)'; choose one of: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard safetySeconds > 0 && safetySeconds <= 3_600 else { throw ValidationError("--safety-seconds must be 1...3600") }
-        if seed == nil && seeds == nil { throw ValidationError("give --seed S or --seeds N") }
+        if let n = seeds, n < 1 || n > 10_000_000 { throw ValidationError("--seeds must be 1...10000000") }
+        if seed == nil && seeds == nil && !bench { throw ValidationError("give --seed S, --seeds N or --bench") }
     }
 
     func run() throws {
         let mutation = Mutation(rawValue: mutation)!
+        if bench {
+            runBench()
+            return
+        }
         let configure: (inout SimConfig) -> Void = { c in
             c.beyondDrift = beyondDrift
             c.safetySeconds = safetySeconds
@@ -65,6 +71,30 @@ struct KetchSim: ParsableCommand {
         } else if !summary.failures.isEmpty {
             throw ExitCode(1)
         }
+    }
+}
+
+extension KetchSim {
+    func runBench() {
+        let clock = ContinuousClock()
+        var steps = 0, coreNs: Int64 = 0, simNs: Int64 = 0
+        let start = clock.now
+        for seed in UInt64(1)...3 {
+            var c = SimConfig(seed: seed)
+            c.servers = 5
+            c.replicas = 20
+            c.safetySeconds = 60
+            c.measureCore = true
+            var sim = Simulation(config: c)
+            let r = sim.run()
+            steps += r.coreSteps
+            coreNs += r.coreNs
+            simNs += r.simulatedNs
+        }
+        let d = clock.now - start
+        let wall = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        let perSecond = Int(Double(steps) / (Double(coreNs) / 1e9))
+        print("core_steps_per_s=\(perSecond) sim_speedup=\(Int(Double(simNs) / 1e9 / wall)) core_steps=\(steps) simulated_s=\(simNs / 1_000_000_000) wall_s=\(Double(Int(wall * 10)) / 10) shape=5x20")
     }
 }
 

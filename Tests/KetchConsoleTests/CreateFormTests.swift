@@ -48,3 +48,12 @@ import Testing
         #expect(try form([.quorumGroupSize: "\(n)"]).validate().get().quorumGroupSize == n)
     }
 }
+
+@Suite struct ShortNameTests {
+    @Test func groupColumnNamesStayDistinct() {
+        let hosts = ["127.0.3.1", "127.0.3.2", "127.0.3.3"]
+        let short = ConsoleRenderer.shortNamesForTesting(hosts)
+        #expect(short == ["127.0.3.1": ".1", "127.0.3.2": ".2", "127.0.3.3": ".3"])
+        #expect(ConsoleRenderer.shortNamesForTesting(["server1", "server2", "server12"]) == ["server1": "s1", "server2": "s2", "server12": "s12"])
+    }
+}

@@ -11,18 +11,24 @@ import Testing
     final class Session {
         let name: String
         let dir: URL
-        init(members: String) throws {
-            name = "ketch-console-smoke-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            dir = FileManager.default.temporaryDirectory.appendingPathComponent(name)
+        convenience init(members: String) throws {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ketch-console-smoke-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let secret = dir.appendingPathComponent("secret")
             try "console-smoke-test-secret-0123456789\n".write(to: secret, atomically: true, encoding: .utf8)
+            try self.init(dir: dir, arguments: "--members \(members) --secret-file \(secret.path)")
+        }
+
+        /// Runs ketch-tui with `arguments`, then reports its exit status and the terminal modes.
+        init(dir: URL, arguments: String) throws {
+            name = dir.lastPathComponent
+            self.dir = dir
             let script = """
-                \(TmuxSmokeTests.binary) --members \(members) --secret-file \(secret.path); echo KETCH_TUI_EXIT=$?; \
+                \(TmuxSmokeTests.binary) \(arguments); echo KETCH_TUI_EXIT=$?; \
                 stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo STTY_DONE; sleep 600
                 """
             // No pipe for new-session: a tmux server it starts would hold the pipe open forever.
-            try TmuxSmokeTests.tmux(["new-session", "-d", "-s", name, "-x", "100", "-y", "30",
+            try TmuxSmokeTests.tmux(["new-session", "-d", "-s", name, "-x", "120", "-y", "36",
                                      "env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "sh", "-c", script], capture: false)
         }
         deinit {
