@@ -21,8 +21,12 @@ bench_start_node() {
   NODE_PIDS[$i]=$!
 }
 
+BENCH_CHILDREN=()
+
 bench_cleanup() {
   local pid
+  touch "$BENCH_DIR/stop" 2>/dev/null || true
+  for pid in "${BENCH_CHILDREN[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${NODE_PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; done
   for pid in "${NODE_PIDS[@]}"; do for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$pid" 2>/dev/null; done
   # Postmasters of nodes killed with -9 outlive them: stop those of this run only, by PID.
@@ -37,7 +41,7 @@ bench_up() {
   local i
   for i in 0 1 2 3; do bench_start_node $i; done
   for _ in $(seq 100); do
-    [ "$(bench_ctl 0 get server -o json 2>/dev/null | grep -c '"alive"')" -ge 4 ] && break; sleep 0.2
+    [ "$(bench_ctl 0 get server 2>/dev/null | grep -c 'health: alive')" -ge 4 ] && break; sleep 0.2
   done
   printf 'data:\n- attributes:\n    name: benchdb\n    quorumGroupSize: 3\n    dbConfig:\n      username: bench\n      password: %s\n      port: %s\n      closedPort: %s\n  type: replica\n' \
     "$BENCH_PASSWORD" "$BENCH_DB_PORT" "$((BENCH_DB_PORT+1))" | bench_ctl 0 create replica -f - >&2

@@ -47,6 +47,14 @@ extension Node {
                 return .error(ErrorReply(code: "port-in-use", message: "dbConfig.\(field) \(port) is already used by database '\(r.spec.name)'; choose another port"))
             }
         }
+        var spec = spec
+        if let home = spec.homeServer {
+            // Users name servers; the core wants the home server's ID.
+            guard let id = serverID(named: home) else {
+                return .error(ErrorReply(code: "bad-spec", message: "homeServer '\(home)' is not a member; use a server name from 'ketchctl get server'"))
+            }
+            spec.homeServer = id.rawValue
+        }
         let alive = membershipView.filter(\.value).count
         guard spec.quorumGroupSize <= alive else {
             return .error(ErrorReply(code: "not-enough-servers", message: "quorumGroupSize \(spec.quorumGroupSize) needs \(spec.quorumGroupSize) healthy servers; \(alive) are healthy now"))
