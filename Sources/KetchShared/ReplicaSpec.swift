@@ -27,3 +27,9 @@ public struct ReplicaSpec: Hashable, Codable, Sendable {
     /// Majority of the quorum group.
     public var dataQuorumSize: Int { quorumGroupSize / 2 + 1 }
 }
+
+/// Interpolating a spec into a log line or an error must never show the password.
+extension ReplicaSpec.DBConfig: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "DBConfig(username: \(username), password: <redacted>, port: \(port), closedPort: \(closedPort))" }
+    public var debugDescription: String { description }
+}

@@ -17,3 +17,11 @@ import Testing
     let c = Ballot(sequence: 2, server: ServerID("b"))
     #expect(a < b && b < c)
 }
+
+@Test func aSpecNeverShowsItsPassword() {
+    let spec = ReplicaSpec(name: "mydb1", quorumGroupSize: 3,
+                           dbConfig: .init(username: "myuser", password: "hunter2-secret", port: 5432, closedPort: 5433))
+    #expect(!"\(spec)".contains("hunter2-secret"))
+    #expect(!String(reflecting: spec).contains("hunter2-secret"))
+    #expect("\(spec)".contains("myuser"))
+}
