@@ -30,9 +30,9 @@ struct NodeOptions: ParsableArguments {
     var probeIntervalMs: Int?
     @Option(name: .customLong("suspicion-timeout-ms"), help: "How long a suspect member has to refute before it is dead (default 800).")
     var suspicionTimeoutMs: Int?
-    @Option(name: .customLong("lease-ms"), help: "Primary lease in milliseconds (KETCH_LEASE_MS, default 3000); the same on every node.")
+    @Option(name: .customLong("lease-ms"), help: "Primary lease in milliseconds (KETCH_LEASE_MS, default 2000); the same on every node.")
     var leaseMs: Int?
-    @Option(name: .customLong("renew-ms"), help: "Lease renewal period in milliseconds (default: a quarter of the lease, 1000 for the default lease).")
+    @Option(name: .customLong("renew-ms"), help: "Lease renewal period in milliseconds (default: a quarter of the lease, 500 for the default lease).")
     var renewMs: Int?
 
     /// Later values win: verb options over root options.
