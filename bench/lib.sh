@@ -24,6 +24,7 @@ bench_start_node() {
 BENCH_CHILDREN=()
 
 bench_cleanup() {
+  set +e
   local pid
   touch "$BENCH_DIR/stop" 2>/dev/null || true
   for pid in "${BENCH_CHILDREN[@]}"; do kill -TERM "$pid" 2>/dev/null; done

@@ -194,7 +194,12 @@ public actor Node {
         var members = [MemberStatus(server: identity.serverID, name: config.name, endpoint: config.memberEndpoint,
                                     apiEndpoint: config.apiEndpoint, health: .alive, incarnation: membership.me.incarnation, lastHeardMs: nil)]
         for m in membership.others {
-            let heard = m.lastHeard.map { max(0, (now - $0).milliseconds / 100 * 100) }
+            // Coarse on purpose: a healthy member reads 0 and its record stays unchanged, so the
+            // feed carries no delta for it until something real changes.
+            let heard = m.lastHeard.map { ms -> Int64 in
+                let age = max(0, (now - ms).milliseconds)
+                return age < 1000 ? 0 : age / 1000 * 1000
+            }
             members.append(MemberStatus(server: m.record.server, name: m.record.name, endpoint: m.record.endpoint,
                                         apiEndpoint: m.record.apiEndpoint, health: m.record.health,
                                         incarnation: m.record.incarnation, lastHeardMs: heard))

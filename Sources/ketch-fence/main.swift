@@ -58,9 +58,21 @@ func children(of pid: Int32) -> [Int32] {
     return out
 }
 
+/// The postmaster's working directory is its data directory: checking it guards against a PID
+/// that was reused by an unrelated process after that postmaster died.
+func isPostmaster(_ pid: Int32, of dataDirectory: String) -> Bool {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/\(pid)/cwd", &buf, buf.count - 1)
+    guard n > 0 else { return false }
+    let cwd = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return cwd == dataDirectory
+}
+
 func fence(postmasterPidFile: String) -> Bool {
-    guard let text = readSmallFile(postmasterPidFile), let first = text.split(separator: "\n").first,
-          let pid = Int32(first.trimmingCharacters()), pid > 1, kill(pid, 0) == 0 else { return false }
+    guard let text = readSmallFile(postmasterPidFile) else { return false }
+    let lines = text.split(separator: "\n")
+    guard lines.count >= 2, let pid = Int32(lines[0].trimmingCharacters()), pid > 1, kill(pid, 0) == 0,
+          isPostmaster(pid, of: String(lines[1])) else { return false }
     let kids = children(of: pid)
     kill(pid, SIGKILL)
     for k in kids { kill(k, SIGKILL) }

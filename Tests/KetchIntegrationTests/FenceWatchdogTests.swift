@@ -15,7 +15,7 @@ import Glibc
 
     /// A stand-in postmaster: `sh` with a `sleep` child, like a postmaster with a backend.
     func fakePostmaster(in dir: TempDir) throws -> (TestProcess, String) {
-        let p = try TestProcess("/bin/sh", ["-c", "sleep 600 & wait"], log: dir.path + "/pm.log")
+        let p = try TestProcess("/bin/sh", ["-c", "cd \(dir.path) && sleep 600 & wait"], log: dir.path + "/pm.log", workingDirectory: dir.path)
         let pidFile = dir.path + "/postmaster.pid"
         try Data("\(p.pid)\n\(dir.path)\n".utf8).write(to: URL(fileURLWithPath: pidFile))
         return (p, pidFile)
@@ -31,12 +31,12 @@ import Glibc
         #expect(await eventually(within: 5) { !childPids(of: pm.pid).isEmpty })
         let kids = childPids(of: pm.pid)
         let guardFile = dir.path + "/guard"
-        try Data("open \(boottime() + 300_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        try Data("open \(boottime() + 2_500_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
         let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"], log: dir.path + "/fence.log")
         defer { fence.kill9() }
 
         #expect(pm.isRunning, "fenced before the deadline")
-        #expect(await eventually(within: 3) { !pm.isRunning })
+        #expect(await eventually(within: 8) { !pm.isRunning })
         for k in kids { #expect(await eventually(within: 2) { kill(k, 0) != 0 }, "child \(k) survived") }
         let text = try String(contentsOfFile: guardFile, encoding: .utf8)
         #expect(text.hasPrefix("fenced "))
@@ -48,21 +48,43 @@ import Glibc
         let (pm, pidFile) = try fakePostmaster(in: dir)
         defer { pm.kill9() }
         let guardFile = dir.path + "/guard"
-        try Data("open \(boottime() + 400_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        // Deadlines a few seconds out, so a loaded machine's scheduling delays cannot reach them.
+        let lease: Int64 = 2_000_000_000
+        func write(_ text: String) throws {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: guardFile + ".tmp"))
+            rename(guardFile + ".tmp", guardFile)
+        }
+        try write("open \(boottime() + lease)\n")
         let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"], log: dir.path + "/fence.log")
         defer { fence.kill9() }
-        // Renew well before the deadline, several times, then close.
-        for _ in 0..<4 {
-            try Data("open \(boottime() + 400_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile + ".tmp"))
-            rename(guardFile + ".tmp", guardFile)
-            try await Task.sleep(nanoseconds: 150_000_000)
-            #expect(pm.isRunning)
+        // Renew several times; by the end the first deadline has long passed.
+        let firstDeadline = boottime() + lease
+        while boottime() < firstDeadline + 500_000_000 {
+            try write("open \(boottime() + lease)\n")
+            try await Task.sleep(nanoseconds: 200_000_000)
+            #expect(pm.isRunning, "fenced although the lease was renewed")
         }
-        try Data("closed\n".utf8).write(to: URL(fileURLWithPath: guardFile + ".tmp"))
-        rename(guardFile + ".tmp", guardFile)
-        try await Task.sleep(nanoseconds: 600_000_000)
+        try write("closed\n")
+        let lastDeadline = boottime() + lease
+        while boottime() < lastDeadline + 500_000_000 { try await Task.sleep(nanoseconds: 200_000_000) }
         #expect(pm.isRunning, "a closed guard must not fence")
         #expect(try String(contentsOfFile: guardFile, encoding: .utf8) == "closed\n")
+    }
+
+    @Test func aReusedPIDThatIsNotThePostmasterIsLeftAlone() async throws {
+        let dir = try TempDir("ketch-fence")
+        defer { dir.remove() }
+        let (other, pidFile) = try fakePostmaster(in: dir)
+        defer { other.kill9() }
+        // The pid file names this process but a data directory it is not running in.
+        try Data("\(other.pid)\n/nonexistent/data\n".utf8).write(to: URL(fileURLWithPath: pidFile))
+        let guardFile = dir.path + "/guard"
+        try Data("open \(boottime() + 200_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"], log: dir.path + "/fence.log")
+        defer { fence.kill9() }
+        #expect(await eventually(within: 8) { (try? String(contentsOfFile: guardFile, encoding: .utf8))?.hasPrefix("fenced") == true })
+        #expect(other.isRunning, "an unrelated process with a reused PID was killed")
+        #expect(try String(contentsOfFile: guardFile, encoding: .utf8).contains("nothing-running"))
     }
 
     @Test func itRefusesBadArguments() throws {

@@ -25,8 +25,9 @@ final class TestProcess: @unchecked Sendable {
     let logPath: String
     var pid: Int32 { process.processIdentifier }
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String, workingDirectory: String? = nil) throws {
         let p = Process()
+        if let workingDirectory { p.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
