@@ -1,15 +1,11 @@
-/// SplitMix64: the simulator's only source of randomness, seeded once per run.
+import KetchShared
+/// The simulator's only source of randomness, seeded once per run (SplitMix64 underneath; the
+/// seed offset keeps every recorded seed replaying as before).
 public struct SimRandom: Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    private var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { base.next() }
 
     /// Uniform in `range` (inclusive).
     public mutating func int(_ range: ClosedRange<Int64>) -> Int64 {
