@@ -38,6 +38,9 @@ public enum Mutation: String, Hashable, Sendable, CaseIterable {
     /// The primary configures no synchronous standbys, so commits are acknowledged before the
     /// data quorum has them (breaks Step 5).
     case ackBeforeDataQuorum = "ack-before-data-quorum"
+    /// A planned switchover releases the lease in the same step that fences, so the release
+    /// leaves before the database has stopped serving (breaks the release rule).
+    case releaseBeforeFence = "release-before-fence"
 }
 
 /// The time-safety arithmetic of the lease.

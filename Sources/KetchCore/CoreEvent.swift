@@ -27,12 +27,16 @@ public enum DatabaseReport: Hashable, Sendable {
     /// has, so every later commit waits for them (the Step 5 condition).
     case replication(ReplicaID, caughtUp: [ServerID])
     case failed(ReplicaID, message: String)
+    /// A `fence` was carried out: client service is stopped (sessions ended, new ones refused)
+    /// and the watchdog disarmed. Only after this may a planned switchover release the lease.
+    case fenced(ReplicaID)
     /// Periodic state for the status feed.
     case status(ReplicaID, PostgresStatus)
 
     public var replica: ReplicaID {
         switch self {
-        case .initialised(let r), .promoted(let r), .following(let r, _), .replication(let r, _), .failed(let r, _), .status(let r, _): r
+        case .initialised(let r), .promoted(let r), .following(let r, _), .replication(let r, _), .failed(let r, _), .fenced(let r),
+             .status(let r, _): r
         }
     }
 }
@@ -71,7 +75,8 @@ public enum DatabaseAction: Hashable, Sendable, CustomStringConvertible {
     case openToClients(until: Instant)
     /// The lease was renewed: move the watchdog deadline to `until`.
     case extendLease(until: Instant)
-    /// Stop serving clients now (terminate sessions, refuse new ones).
+    /// Stop serving clients now (terminate sessions, refuse new ones), disarm the watchdog, then
+    /// report `DatabaseReport.fenced`.
     case fence
     /// Stop Postgres for this replica; data is kept.
     case stop

@@ -15,6 +15,9 @@ extension KetchCore {
             let (r, c) = a.prepare(m, now: now, quiet: quiet); reply = .leasePrepareReply(r); changed = c
         case .leasePropose(let m):
             let (r, c) = a.propose(m, now: now, quiet: quiet); reply = .leaseProposeReply(r); changed = c
+        case .leaseRelease(let m):
+            let (r, c) = a.release(m); reply = .leaseReleaseReply(r); changed = c
+            if c { note(id, m.epoch, "acceptor: lease released by \(m.source.short)") }
         case .epochSetup(let m):
             let (r, c) = a.setup(m); reply = .epochSetupReply(r); changed = c
         case .epochOpen(let m):

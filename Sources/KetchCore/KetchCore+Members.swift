@@ -45,7 +45,7 @@ extension KetchCore {
         st.record.dataState = .catchUp
         st.record.superseded = true
         if let next = successor?.server, next != config.server {
-            if st.serving != nil { st.serving = nil; db(st.record.replica, .fence) }
+            if st.serving != nil { fence(&st) }
             st.record.primary = next
             st.dbPrimary = false
             st.proposer = nil
@@ -93,10 +93,7 @@ extension KetchCore {
                                    dataState: stillInSync ? .inSync : .catchUp, peerState: .catchUp, epochOpen: false,
                                    hasData: hadData || holdsData)
         var st = old ?? ReplicaState(record: record)
-        if st.serving != nil {
-            st.serving = nil
-            db(m.replica, .fence)
-        }
+        if st.serving != nil { fence(&st) }
         st.record = record
         st.progress = Progress(epoch: m.epoch)
         st.proposer = nil
@@ -104,6 +101,7 @@ extension KetchCore {
         st.syncSet = nil
         st.standDownUntil = nil
         st.takeoverUntil = nil
+        st.handover = nil
         st.primarySeen = now
         replicas[m.replica] = st
         persist(record)
@@ -139,15 +137,6 @@ extension KetchCore {
         note(id, nil, "replica forgotten (\(reason)); data kept")
     }
 
-    mutating func switchoverRequested(_ m: EpochRequest, now: Instant) {
-        guard var st = replicas[m.replica], st.record.epoch.id == m.epoch, st.record.dataState == .inSync,
-              st.record.epoch.dataQuorum.contains(config.server) else { return }
-        st.takeoverUntil = now + config.leaseDuration * 3
-        replicas[m.replica] = st
-        note(m.replica, m.epoch, "switchover: asked by \(m.source.short) to become primary")
-        drive(m.replica, now: now)
-    }
-
     mutating func command(_ c: CoreCommand, now: Instant) {
         let me = config.server
         switch c {
@@ -175,20 +164,7 @@ extension KetchCore {
             }
             forget(id, reason: "delete command")
         case .switchover(let id, let to):
-            guard var st = replicas[id], st.record.primary == me, st.serving != nil else {
-                note(id, nil, "switchover refused: this server is not the serving primary")
-                return
-            }
-            let dq = st.record.epoch.dataQuorum.filter { $0 != me && isHealthy($0) }
-            guard let target = to ?? dq.first, dq.contains(target) else {
-                note(id, nil, "switchover refused: no healthy in-sync member \(to.map { "named \($0.short)" } ?? "available")")
-                return
-            }
-            st.standDownUntil = now + config.leaseDuration * 3
-            replicas[id] = st
-            send(.switchover(EpochRequest(replica: id, source: me, epoch: st.record.epoch.id)), to: target)
-            note(id, st.record.epoch.id, "switchover: handing over to \(target.short)")
-            drive(id, now: now)
+            startSwitchover(id, to: to, now: now)
         }
     }
 
@@ -203,6 +179,8 @@ extension KetchCore {
             note(id, st.record.epoch.id, "database failed: \(message)")
         case .status(_, let s):
             st.postgres = s
+        case .fenced:
+            st.fencesUnconfirmed = max(0, st.fencesUnconfirmed - 1)
         case .initialised, .promoted, .following:
             break
         }

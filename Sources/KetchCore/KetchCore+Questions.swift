@@ -15,6 +15,7 @@ extension KetchCore {
         // Question 3: unresponsive members (or a missing/abdicating primary) → Step 1.
         considerReconfiguring(&st, now: now)
         guard st.record.primary == me else { return }
+        if st.handover != nil { handOver(&st, now: now) }
         if let until = st.standDownUntil {
             if now < until { return }
             st.standDownUntil = nil
@@ -58,8 +59,7 @@ extension KetchCore {
     private mutating func enforceFence(_ st: inout ReplicaState, now: Instant) {
         guard st.serving != nil else { return }
         if !mayServe(st, now: now) {
-            st.serving = nil
-            db(st.record.replica, .fence)
+            fence(&st)
             note(st.record.replica, st.record.epoch.id, "fenced: no longer holding the lease of an open epoch")
         }
     }

@@ -164,10 +164,11 @@ public struct KetchCore: Sendable {
             replicas[message.replica]?.primarySeen = now
         }
         switch message {
-        case .leasePrepare, .leasePropose, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
+        case .leasePrepare, .leasePropose, .leaseRelease, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
             accept(message, now: now)
         case .leasePrepareReply(let r): prepareReply(r, now: now)
         case .leaseProposeReply(let r): proposeReply(r, now: now)
+        case .leaseReleaseReply(let r): releaseReply(r, now: now)
         case .epochSetupReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.setupAcks, now: now)
         case .epochOpenReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.openAcks, now: now)
         case .epochCloseReply(let r):

@@ -105,6 +105,21 @@ struct LeaseAcceptor {
         return (reply(e.state, nil), true)
     }
 
+    /// PaxosLease's release: the owner stopped using its lease, so its accepted proposal is
+    /// dropped and the next proposer is granted at once. Only the sender's own proposal for the
+    /// epoch itself with a ballot up to the one named goes (a later lease of the same owner, or
+    /// a Step 3 lease made for a successor, stays). Promises, state and successor are untouched,
+    /// so the revoke and successor rules hold as before. Always answered: "nothing of yours here"
+    /// is as good as released.
+    mutating func release(_ m: LeaseRelease) -> (EpochReply, Bool) {
+        let reply = EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: nil)
+        guard var e = record.epoch(m.epoch), let a = e.accepted, a.owner == m.source, a.successor == nil,
+              a.ballot <= m.ballot else { return (reply, false) }
+        e.accepted = nil
+        record.update(e)
+        return (reply, true)
+    }
+
     mutating func setup(_ m: EpochSetup) -> (EpochReply, Bool) {
         func reply(_ r: ProtocolRefusal?) -> EpochReply { EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
         if record.epoch(m.epoch) != nil { return (reply(nil), false) }

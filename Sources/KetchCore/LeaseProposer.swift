@@ -31,6 +31,8 @@ struct LeaseProposer {
     var notBefore: Instant = .zero
     /// Highest promise seen in a refusal: the next ballot must exceed it.
     var highestSeen: Ballot = .zero
+    /// Ballot of the latest propose round sent: a release names it (PaxosLease's release).
+    var lastProposed: Ballot?
     /// Acceptors that no longer know the epoch. When a quorum of them say so, the epoch was
     /// replaced by a newer one everywhere that matters and can never be leased again.
     var unknownAt: Set<ServerID> = []
@@ -82,6 +84,7 @@ struct LeaseProposer {
             return []
         }
         phase = .proposing(ballot: ballot, started: now, granted: [], allOpen: true)
+        lastProposed = ballot
         let m = LeasePropose(replica: r.replica, source: me, epoch: target.epoch, ballot: ballot, owner: me,
                              timeout: timing.duration, successor: target.successor)
         return target.group.map { ($0, .leasePropose(m)) }

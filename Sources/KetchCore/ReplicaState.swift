@@ -23,6 +23,29 @@ struct Progress {
     init(epoch: EpochID) { self.epoch = epoch }
 }
 
+/// A planned switchover in progress on the old primary (volatile: after a restart the database
+/// starts fenced and the lease simply runs out).
+///
+/// PaxosLease's release, made safe for a database: the lease is released only after the node
+/// reported the fence done (`DatabaseReport.fenced`), i.e. in a later step than the one that
+/// emitted `fence`, because a step's output sends before it touches the database. The target is
+/// asked to take over once every acceptor of the group dropped the grant (or a quorum did and a
+/// retry interval passed), so its prepare finds no live owner and it is granted at once.
+struct Handover {
+    var target: ServerID
+    var epoch: EpochID
+    /// Highest ballot this server proposed for the lease it gives up (nil: none to release).
+    var ballot: Ballot?
+    /// The old lease's end on this clock: after it the watchdog has stopped service anyway, so
+    /// the target is asked even if the fence was never reported.
+    var leaseEnd: Instant
+    var releasedAt: Instant?
+    var lastSent: Instant?
+    var releaseAcks: Set<ServerID> = []
+    /// When the target was last asked to take over.
+    var askedAt: Instant?
+}
+
 /// Everything this server holds for one replica: the persisted record and the volatile parts.
 struct ReplicaState {
     var record: ReplicaRecord
@@ -30,6 +53,9 @@ struct ReplicaState {
     var proposer: LeaseProposer?
     /// The watchdog deadline last given to the database; nil when fenced.
     var serving: Instant?
+    /// `fence` actions emitted whose `DatabaseReport.fenced` has not come back yet (the node
+    /// reports each fence, in order). Zero: every fence asked for is done.
+    var fencesUnconfirmed = 0
     /// What this server last told its database to be (volatile; re-sent after a restart).
     var dbPrimary = false
     var syncSet: [ServerID]?
@@ -38,6 +64,8 @@ struct ReplicaState {
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
     /// by another server).
     var standDownUntil: Instant?
+    /// As primary: the planned switchover under way.
+    var handover: Handover?
     /// As member: the primary asked us to take over (planned switchover) until then.
     var takeoverUntil: Instant?
     /// When a reconfiguration that another member should run was first seen as needed.

@@ -7,6 +7,9 @@ public enum KetchMessage: Hashable, Codable, Sendable {
     case leasePrepareReply(LeasePrepareReply)
     case leasePropose(LeasePropose)
     case leaseProposeReply(LeaseProposeReply)
+    /// PaxosLease's release: the owner stopped using its lease (planned switchover).
+    case leaseRelease(LeaseRelease)
+    case leaseReleaseReply(EpochReply)
     case epochSetup(EpochSetup)
     case epochSetupReply(EpochReply)
     case epochOpen(EpochRequest)
@@ -34,6 +37,7 @@ public enum KetchMessage: Hashable, Codable, Sendable {
         case .leasePrepareReply(let m): (m.replica, m.source, m.epoch)
         case .leasePropose(let m): (m.replica, m.source, m.epoch)
         case .leaseProposeReply(let m): (m.replica, m.source, m.epoch)
+        case .leaseRelease(let m): (m.replica, m.source, m.epoch)
         case .epochSetup(let m): (m.replica, m.source, m.epoch)
         case .epochRevoke(let m): (m.replica, m.source, m.epoch)
         case .epochRevokeReply(let m): (m.replica, m.source, m.epoch)
@@ -41,7 +45,7 @@ public enum KetchMessage: Hashable, Codable, Sendable {
         case .epochOpen(let m), .epochClose(let m), .replicaUpdateInSync(let m), .replicaDelete(let m), .switchover(let m):
             (m.replica, m.source, m.epoch)
         case .epochSetupReply(let m), .epochOpenReply(let m), .epochCloseReply(let m), .replicaCreateReply(let m),
-             .replicaUpdateInSyncReply(let m):
+             .replicaUpdateInSyncReply(let m), .leaseReleaseReply(let m):
             (m.replica, m.source, m.epoch)
         }
     }
@@ -53,6 +57,8 @@ public enum KetchMessage: Hashable, Codable, Sendable {
         case .leasePrepareReply: "prepare-reply"
         case .leasePropose: "propose"
         case .leaseProposeReply: "propose-reply"
+        case .leaseRelease: "release"
+        case .leaseReleaseReply: "release-reply"
         case .epochSetup: "setup"
         case .epochSetupReply: "setup-reply"
         case .epochOpen: "open"
@@ -162,6 +168,20 @@ public struct LeaseProposeReply: Hashable, Codable, Sendable {
     }
 }
 
+/// Lease · Release (an addition from PaxosLease, not in the PDF's catalog): the lease owner has
+/// stopped using its lease of `epoch` (its database is fenced) and asks the acceptor to drop its
+/// accepted proposals with a ballot up to `ballot`, so the next proposer is granted at once
+/// instead of after the grant runs out. A later proposal of the same owner is not touched.
+public struct LeaseRelease: Hashable, Codable, Sendable {
+    public var replica: ReplicaID
+    public var source: ServerID
+    public var epoch: EpochID
+    public var ballot: Ballot
+    public init(replica: ReplicaID, source: ServerID, epoch: EpochID, ballot: Ballot) {
+        self.replica = replica; self.source = source; self.epoch = epoch; self.ballot = ballot
+    }
+}
+
 /// Epoch · Open/Close request, Replica · UpdateInSync request, and the extra delete/switchover.
 public struct EpochRequest: Hashable, Codable, Sendable {
     public var replica: ReplicaID
@@ -184,7 +204,7 @@ public struct EpochSetup: Hashable, Codable, Sendable {
     }
 }
 
-/// The response to Setup, Open, Close, Create and UpdateInSync.
+/// The response to Setup, Open, Close, Create, UpdateInSync and Release.
 public struct EpochReply: Hashable, Codable, Sendable {
     public var replica: ReplicaID
     public var source: ServerID

@@ -13,6 +13,10 @@ struct DatabaseCopy {
     var openUntil: Instant?
     /// Written on the primary, not yet acknowledged to the client.
     var pending: [Int] = []
+    /// Counts `openToClients`: a fence that completes after a later open must not close it.
+    var opens = 0
+    /// When the last fence asked for completes (real time): fences complete in order.
+    var fenceDoneReal: Int64 = 0
 
     func isOpen(at local: Instant) -> Bool { role == .primary && openUntil.map { local < $0 } ?? false }
 }

@@ -62,6 +62,7 @@ extension Simulation {
             copy.synchronous = s
         case .openToClients(let until):
             copy.openUntil = until
+            copy.opens += 1
             report(checker.opened(replica: id, server: i, log: copy.log, endReal: servers[i].clock.real(until), now: now))
         case .extendLease(let until):
             if copy.openUntil != nil {
@@ -69,9 +70,9 @@ extension Simulation {
                 report(checker.opened(replica: id, server: i, log: copy.log, endReal: servers[i].clock.real(until), now: now))
             }
         case .fence:
-            copy.openUntil = nil
-            copy.pending = []
-            checker.closed(replica: id, server: i, at: now)
+            // Serving continues until the fence completes (or the watchdog deadline passes).
+            copy.fenceDoneReal = max(now + rng.int(1...20) * 1_000_000, copy.fenceDoneReal + 1)
+            queue.push(copy.fenceDoneReal, .fenceDone(i, id, opens: copy.opens, incarnation: servers[i].incarnation))
         case .stop:
             copy.role = .none
             copy.openUntil = nil
@@ -79,6 +80,22 @@ extension Simulation {
             checker.closed(replica: id, server: i, at: now)
         }
         servers[i].databases[id] = copy
+    }
+
+    /// A fence completes: client service stops (unless the copy was opened again since), and a
+    /// running node reports it, as `KetchNode` does once sessions are ended and the watchdog is
+    /// disarmed.
+    mutating func fenceDone(_ i: Int, _ id: ReplicaID, opens: Int, incarnation: UInt64) {
+        if servers[i].machineUp, var copy = servers[i].databases[id], copy.opens == opens {
+            copy.openUntil = nil
+            copy.pending = []
+            servers[i].databases[id] = copy
+            checker.closed(replica: id, server: i, at: now)
+            replicationDirty = true
+        }
+        guard servers[i].incarnation == incarnation, processUp(i) else { return }
+        trace("\(servers[i].id) db \(id) fenced")
+        feed(i, .database(.fenced(id), now: localNow(i)))
     }
 
     /// Values are unique and every log is a copy of a prefix of another plus its own appends, so

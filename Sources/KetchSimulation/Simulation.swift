@@ -12,6 +12,8 @@ public struct Simulation {
         case client
         case fault
         case restart(Int)
+        /// A fence takes a moment (sessions are terminated); then the node reports it done.
+        case fenceDone(Int, ReplicaID, opens: Int, incarnation: UInt64)
         case heal(HealKind)
         case liveness
     }
@@ -244,6 +246,8 @@ public struct Simulation {
             }
         case .restart(let i):
             restart(i)
+        case .fenceDone(let i, let id, let opens, let inc):
+            fenceDone(i, id, opens: opens, incarnation: inc)
         case .heal(let kind):
             heal(kind)
         case .liveness:
@@ -257,9 +261,11 @@ public struct Simulation {
         case .leasePrepareReply(let x): " b=\(x.ballot)" + (x.refusal.map { " \($0.rawValue)" } ?? " ok") + (x.acceptedOwner.map { " owner=\($0)" } ?? "")
         case .leasePropose(let x): " b=\(x.ballot) owner=\(x.owner)"
         case .leaseProposeReply(let x): " b=\(x.ballot)" + (x.refusal.map { " \($0.rawValue)" } ?? " ok \(x.epochState?.rawValue ?? "-")")
+        case .leaseRelease(let x): " b=\(x.ballot)"
         case .epochRevoke(let x): " succ=\(x.successor.short)"
         case .epochRevokeReply(let x): x.refusal.map { " \($0.rawValue)" } ?? " ok"
-        case .epochSetupReply(let x), .epochOpenReply(let x), .epochCloseReply(let x), .replicaCreateReply(let x), .replicaUpdateInSyncReply(let x):
+        case .epochSetupReply(let x), .epochOpenReply(let x), .epochCloseReply(let x), .replicaCreateReply(let x), .replicaUpdateInSyncReply(let x),
+             .leaseReleaseReply(let x):
             x.refusal.map { " \($0.rawValue)" } ?? " ok"
         default: ""
         }
@@ -278,6 +284,9 @@ public struct Simulation {
             report(checker.observe(p, server: i, servers: serverIDs))
         }
         for (to, message) in out.send {
+            if case .leaseRelease(let m) = message, servers[i].databases[m.replica]?.isOpen(at: localNow(i)) ?? false {
+                violate("fenced-before-release", "\(m.replica): \(servers[i].id) releases its lease of \(m.epoch.short) while its database still serves clients")
+            }
             guard let j = serverIndex[to] else { continue }
             send(from: i, to: j, message)
         }

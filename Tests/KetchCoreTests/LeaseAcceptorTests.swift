@@ -90,3 +90,32 @@ private func acceptor() -> LeaseAcceptor {
     let reply = x.propose(LeasePropose(replica: r, source: a, epoch: e1, ballot: Ballot(sequence: 1, server: a), owner: a, timeout: .seconds(4), successor: nil), now: t(0), quiet: false).0
     #expect(reply.refusal == .durationTooLong)
 }
+
+/// PaxosLease's release drops only the sender's own lease of the epoch, up to the ballot named.
+@Test func releaseDropsOnlyTheOwnersLeaseUpToItsBallot() {
+    var x = acceptor()
+    let b1 = Ballot(sequence: 1, server: a), b2 = Ballot(sequence: 2, server: a)
+    _ = x.prepare(LeasePrepare(replica: r, source: a, epoch: e1, ballot: b2, successor: nil), now: t(0), quiet: false)
+    _ = x.propose(LeasePropose(replica: r, source: a, epoch: e1, ballot: b2, owner: a, timeout: .seconds(3), successor: nil), now: t(0), quiet: false)
+    // Another server, or the owner naming an older ballot, cannot release it.
+    #expect(x.release(LeaseRelease(replica: r, source: b, epoch: e1, ballot: b2)).1 == false)
+    let (older, olderChanged) = x.release(LeaseRelease(replica: r, source: a, epoch: e1, ballot: b1))
+    #expect(older.refusal == nil && !olderChanged)
+    #expect(x.record.current?.accepted?.owner == a)
+    let (reply, changed) = x.release(LeaseRelease(replica: r, source: a, epoch: e1, ballot: b2))
+    #expect(reply.refusal == nil && changed)
+    #expect(x.record.current?.accepted == nil)
+    #expect(x.record.current?.promised == b2, "the promise stays: older ballots are still refused")
+    let next = x.prepare(LeasePrepare(replica: r, source: b, epoch: e1, ballot: Ballot(sequence: 3, server: b), successor: nil), now: t(10), quiet: false).0
+    #expect(next.refusal == nil && next.acceptedOwner == nil, "the next proposer is granted at once")
+}
+
+/// A Step 3 lease (made for a successor) is not the epoch's own lease and is not released.
+@Test func releaseLeavesALeaseMadeForASuccessor() {
+    var x = acceptor()
+    let b1 = Ballot(sequence: 1, server: a)
+    _ = x.prepare(LeasePrepare(replica: r, source: a, epoch: e1, ballot: b1, successor: e2), now: t(0), quiet: false)
+    _ = x.propose(LeasePropose(replica: r, source: a, epoch: e1, ballot: b1, owner: a, timeout: .seconds(3), successor: e2), now: t(0), quiet: false)
+    #expect(x.release(LeaseRelease(replica: r, source: a, epoch: e1, ballot: b1)).1 == false)
+    #expect(x.record.current?.accepted?.successor == e2)
+}

@@ -14,7 +14,7 @@ struct ScenarioCluster {
         var following: [ReplicaID: ServerID] = [:]
         var primaryOf: Set<ReplicaID> = []
     }
-    enum Event { case deliver(Int, Int, KetchMessage), tick(Int) }
+    enum Event { case deliver(Int, Int, KetchMessage), tick(Int), report(Int, DatabaseReport) }
 
     var nodes: [Node] = []
     var now: Int64 = 0
@@ -81,6 +81,9 @@ struct ScenarioCluster {
                 nodes[i].primaryOf.remove(c.replica); nodes[i].following[c.replica] = nil
             case .extendLease:
                 continue
+            case .fence:
+                // The node reports each fence once sessions are ended and the watchdog disarmed.
+                push(now + 1_000_000, .report(i, .fenced(c.replica)))
             default:
                 break
             }
@@ -98,6 +101,8 @@ struct ScenarioCluster {
             switch e {
             case .deliver(let from, let to, let m):
                 if nodes[to].core != nil && connected(from, to) { feed(to, .received(from: nodes[from].id, m, now: instant)) }
+            case .report(let i, let report):
+                feed(i, .database(report, now: instant))
             case .tick(let i):
                 guard nodes[i].core != nil else { continue }
                 for r in nodes[i].primaryOf.sorted() {
