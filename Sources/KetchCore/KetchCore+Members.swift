@@ -66,6 +66,16 @@ extension KetchCore {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
+        // An open epoch's prior was revoked to it by a quorum (Step 9 follows Step 8), and every
+        // epoch before it was revoked to its own successor on the way here. So a Create whose
+        // prior is older than our open epoch comes from a stale reconfigurer on a dead branch:
+        // its Step 3 can never lease that prior again. Following it would pull this copy (maybe
+        // the serving primary) off the live epoch into one that can never open.
+        if let old, old.record.epochOpen, !old.record.superseded, m.epoch > old.record.epoch.id, let p = m.priorEpoch,
+           p < old.record.epoch.id {
+            send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
+            return
+        }
         // Two members may both continue the same epoch; the lower server ID keeps it.
         if let old, old.record.epoch.id == m.epoch, old.record.primary == me, m.source > me {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
