@@ -316,9 +316,14 @@ actor ReplicaDatabase {
         logger.notice("open to clients")
     }
 
+    /// Reports `.fenced` once client service is stopped and the watchdog disarmed (or was never
+    /// running): a planned switchover releases the lease only after that report.
     private func fenceNow() async {
-        guard isOpen || state == "primary" || state == "open" else { return }
-        do { try await close(reason: "lease") } catch { fail(error, doing: "fence") }
+        guard isOpen || state == "primary" || state == "open" else { await report(.fenced(replica)); return }
+        do {
+            try await close(reason: "lease")
+            await report(.fenced(replica))
+        } catch { fail(error, doing: "fence") }
         state = "fenced"
     }
 
