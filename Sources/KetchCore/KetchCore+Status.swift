@@ -48,6 +48,9 @@ extension KetchCore {
     /// The persisted replica records (for inspection by tests and the simulator).
     public var replicaRecords: [ReplicaID: ReplicaRecord] { replicas.mapValues(\.record) }
 
+    /// One persisted replica record, without building the whole map.
+    public func replicaRecord(_ id: ReplicaID) -> ReplicaRecord? { replicas[id]?.record }
+
     /// The acceptor records (for inspection by tests and the simulator).
     public var acceptorRecords: [ReplicaID: AcceptorRecord] { acceptors }
 

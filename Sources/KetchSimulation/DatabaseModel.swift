@@ -5,10 +5,12 @@ import KetchShared
 /// safety: a log of committed values, streaming from a primary, synchronous standbys, and a
 /// client gate that closes by itself at the watchdog deadline (on the server's own clock).
 struct DatabaseCopy {
-    enum Role: Equatable { case none, primary, standby(ServerID) }
+    /// `standby` names the followed server by its index in the simulation.
+    enum Role: Equatable { case none, primary, standby(Int) }
     var role: Role = .none
     var log: [Int] = []
-    var synchronous: [ServerID] = []
+    /// Indices of the synchronous standbys.
+    var synchronous: [Int] = []
     /// Open to clients while the server's clock is before this instant.
     var openUntil: Instant?
     /// Written on the primary, not yet acknowledged to the client.

@@ -4,18 +4,18 @@ import KetchShared
 extension Simulation {
     /// A server's database reports to its core what a real node would poll from Postgres.
     mutating func reportDatabase(_ i: Int) {
-        for id in replicaIDs {
-            guard let copy = servers[i].databases[id], copy.role == .primary, servers[i].machineUp else { continue }
+        guard servers[i].machineUp, processUp(i) else { return }
+        for r in replicaIDs.indices {
+            guard let copy = dbs[slot(i, r)], copy.role == .primary else { continue }
             var caughtUp: [ServerID] = []
-            let me = servers[i].id
             for j in servers.indices where j != i && servers[j].machineUp && linked(i, j) && linked(j, i) {
-                if let other = servers[j].databases[id], other.role == .standby(me), sameLog(other.log, copy.log) {
-                    caughtUp.append(servers[j].id)
+                if let other = dbs[slot(j, r)], other.role == .standby(i), sameLog(other.log, copy.log) {
+                    caughtUp.append(serverIDs[j])
                 }
             }
-            guard processUp(i), lastReport[i]?[id] != caughtUp else { continue }
-            lastReport[i, default: [:]][id] = caughtUp
-            feed(i, .database(.replication(id, caughtUp: caughtUp), now: localNow(i)))
+            guard lastReport[slot(i, r)] != caughtUp else { continue }
+            lastReport[slot(i, r)] = caughtUp
+            feed(i, .database(.replication(replicaIDs[r], caughtUp: caughtUp), now: localNow(i)))
         }
     }
 
@@ -24,42 +24,45 @@ extension Simulation {
     mutating func updateMembership(_ i: Int) {
         var changed = false
         for j in servers.indices where j != i {
-            let sid = servers[j].id
             let truth = processUp(j) && linked(i, j) && linked(j, i)
-            let (last, since) = servers[i].truth[sid] ?? (truth, now)
-            if last != truth { servers[i].truth[sid] = (truth, now); continue }
-            if servers[i].view[sid] != truth && now - since >= detectDelayNs {
-                servers[i].view[sid] = truth
+            let (last, since) = servers[i].truth[j]
+            if last != truth { servers[i].truth[j] = (truth, now); continue }
+            if servers[i].viewFlags[j] != truth && now - since >= detectDelayNs {
+                servers[i].viewFlags[j] = truth
                 changed = true
             }
         }
         if changed {
-            trace("\(servers[i].id) membership: \(servers[i].view.filter { !$0.value }.keys.sorted().map(\.rawValue)) unhealthy")
-            feed(i, .membership(servers[i].view, now: localNow(i)))
+            let view = servers[i].view
+            trace("\(servers[i].id) membership: \(view.filter { !$0.value }.keys.sorted().map(\.rawValue)) unhealthy")
+            feed(i, .membership(view, now: localNow(i)))
         }
     }
 
     /// Carries out one database action on the model.
     mutating func database(_ i: Int, _ c: DatabaseCommand) {
         let id = c.replica
+        guard let r = replicaIndex[id] else { return }
         replicationDirty = true
-        var copy = servers[i].databases[id] ?? DatabaseCopy()
+        let k = slot(i, r)
+        var copy = dbs[k] ?? DatabaseCopy()
+        dbs[k] = nil
         trace("\(servers[i].id) db \(c)")
         switch c.action {
         case .initialise:
             copy = DatabaseCopy(role: .primary)
         case .clone(let from):
             copy.log = []
-            copy.role = .standby(from)
+            copy.role = .standby(serverIndex[from]!)
             copy.openUntil = nil
         case .follow(let primary):
-            copy.role = .standby(primary)
+            copy.role = .standby(serverIndex[primary]!)
             copy.openUntil = nil
             copy.pending = []
         case .promote:
             copy.role = .primary
         case .setSynchronousStandbys(let s):
-            copy.synchronous = s
+            copy.synchronous = s.map { serverIndex[$0]! }
         case .openToClients(let until):
             copy.openUntil = until
             copy.opens += 1
@@ -79,17 +82,17 @@ extension Simulation {
             copy.pending = []
             checker.closed(replica: id, server: i, at: now)
         }
-        servers[i].databases[id] = copy
+        dbs[k] = copy
     }
 
     /// A fence completes: client service stops (unless the copy was opened again since), and a
     /// running node reports it, as `KetchNode` does once sessions are ended and the watchdog is
     /// disarmed.
     mutating func fenceDone(_ i: Int, _ id: ReplicaID, opens: Int, incarnation: UInt64) {
-        if servers[i].machineUp, var copy = servers[i].databases[id], copy.opens == opens {
-            copy.openUntil = nil
-            copy.pending = []
-            servers[i].databases[id] = copy
+        let k = slot(i, replicaIndex[id]!)
+        if servers[i].machineUp, dbs[k]?.opens == opens {
+            dbs[k]!.openUntil = nil
+            dbs[k]!.pending = []
             checker.closed(replica: id, server: i, at: now)
             replicationDirty = true
         }
@@ -106,36 +109,34 @@ extension Simulation {
     mutating func replicateAll() {
         guard replicationDirty else { return }
         replicationDirty = false
-        for id in replicaIDs {
+        for r in replicaIDs.indices {
             for j in servers.indices where servers[j].machineUp {
-                guard case .standby(let p)? = servers[j].databases[id]?.role, let i = serverIndex[p], servers[i].machineUp,
-                      linked(i, j), linked(j, i), servers[i].databases[id]?.role == .primary else { continue }
-                let source = servers[i].databases[id]!.log
+                guard case .standby(let i)? = dbs[slot(j, r)]?.role, servers[i].machineUp,
+                      linked(i, j), linked(j, i), dbs[slot(i, r)]?.role == .primary else { continue }
                 // Follow, rewinding whatever the primary does not have (pg_rewind).
-                if !sameLog(servers[j].databases[id]!.log, source) {
-                    servers[j].databases[id]!.log = source
+                if !sameLog(dbs[slot(j, r)]!.log, dbs[slot(i, r)]!.log) {
+                    dbs[slot(j, r)]!.log = dbs[slot(i, r)]!.log
                     replicationDirty = true
                 }
             }
-            for i in servers.indices where servers[i].machineUp && !(servers[i].databases[id]?.pending.isEmpty ?? true) {
-                if !servers[i].databases[id]!.isOpen(at: localNow(i)) {
-                    servers[i].databases[id]!.pending = []
+            for i in servers.indices where servers[i].machineUp && !(dbs[slot(i, r)]?.pending.isEmpty ?? true) {
+                let k = slot(i, r)
+                if !dbs[k]!.isOpen(at: localNow(i)) {
+                    dbs[k]!.pending = []
                     continue
                 }
-                let me = servers[i].id
-                let log = servers[i].databases[id]!.log
-                let synchronous = servers[i].databases[id]!.synchronous
+                let log = dbs[k]!.log
+                let synchronous = dbs[k]!.synchronous
                 var still: [Int] = []
-                for v in servers[i].databases[id]!.pending {
+                for v in dbs[k]!.pending {
                     guard let index = log.lastIndex(of: v) else { continue }
-                    let everyone = synchronous.allSatisfy { s in
-                        guard let j = serverIndex[s], servers[j].machineUp, let other = servers[j].databases[id],
-                              other.role == .standby(me) else { return false }
+                    let everyone = synchronous.allSatisfy { j in
+                        guard servers[j].machineUp, let other = dbs[slot(j, r)], other.role == .standby(i) else { return false }
                         return other.log.count > index && other.log[index] == v
                     }
-                    if everyone { report(checker.acknowledge(replica: id, value: v, server: i, now: now)) } else { still.append(v) }
+                    if everyone { report(checker.acknowledge(replica: replicaIDs[r], value: v, server: i, now: now)) } else { still.append(v) }
                 }
-                servers[i].databases[id]!.pending = still
+                dbs[k]!.pending = still
                 if !still.isEmpty { replicationDirty = true }
             }
         }
@@ -143,19 +144,21 @@ extension Simulation {
 
     /// One client operation through whichever server says it is the open primary.
     mutating func clientOperation() {
-        let id = rng.pick(replicaIDs)
-        let open = servers.indices.filter { servers[$0].machineUp && (servers[$0].databases[id]?.isOpen(at: localNow($0)) ?? false) }
+        let r = rng.index(replicaIDs.count)
+        let id = replicaIDs[r]
+        let open = servers.indices.filter { servers[$0].machineUp && (dbs[slot($0, r)]?.isOpen(at: localNow($0)) ?? false) }
         guard !open.isEmpty else { return }
         let i = rng.pick(open)
+        let k = slot(i, r)
         if rng.chance(0.7) {
             let v = nextValue
             nextValue += 1
-            servers[i].databases[id]!.log.append(v)
-            servers[i].databases[id]!.pending.append(v)
+            dbs[k]!.log.append(v)
+            dbs[k]!.pending.append(v)
             replicationDirty = true
         } else {
             result.reads += 1
-            report(checker.read(replica: id, server: i, log: servers[i].databases[id]!.log))
+            report(checker.read(replica: id, server: i, log: dbs[k]!.log))
         }
         if healed, livenessStart != nil, recovered(id) {
             checker.livenessServed.insert(id)
@@ -180,10 +183,10 @@ extension Simulation {
             servers[i].core = nil
             servers[i].machineUp = false
             servers[i].incarnation += 1
-            for id in servers[i].databases.keys.sorted() {
-                servers[i].databases[id]!.openUntil = nil
-                servers[i].databases[id]!.pending = []
-                checker.closed(replica: id, server: i, at: now)
+            for r in replicaIDs.indices where dbs[slot(i, r)] != nil {
+                dbs[slot(i, r)]!.openUntil = nil
+                dbs[slot(i, r)]!.pending = []
+                checker.closed(replica: replicaIDs[r], server: i, at: now)
             }
             queue.push(now + rng.int(500...4_000) * 1_000_000, .restart(i))
         case 3, 4:
@@ -231,7 +234,7 @@ extension Simulation {
         }
         let records = servers[i].store.keys.sorted().map { servers[i].store[$0]! }
         servers[i].core = makeCore(i, restoring: records)
-        lastReport[i] = nil
+        for r in replicaIDs.indices { lastReport[slot(i, r)] = nil }
         servers[i].incarnation += 1
         trace("RESTART \(servers[i].id) boot \(servers[i].boot)")
         feed(i, .membership(servers[i].view, now: localNow(i)))

@@ -44,9 +44,12 @@ public struct Simulation {
         var boot = 1
         var clock: Clock
         var store: [String: PersistRecord] = [:]
-        var databases: [ReplicaID: DatabaseCopy] = [:]
-        var view: [ServerID: Bool] = [:]
-        var truth: [ServerID: (Bool, Int64)] = [:]
+        /// This server's failure-detector view, by server index (itself always healthy).
+        var viewFlags: [Bool] = []
+        /// The real state of each link as last seen, and since when (by server index).
+        var truth: [(Bool, Int64)] = []
+        var ids: [ServerID] = []
+        var view: [ServerID: Bool] { Dictionary(uniqueKeysWithValues: zip(ids, viewFlags)) }
     }
 
     public internal(set) var result: SimResult
@@ -62,7 +65,11 @@ public struct Simulation {
     var blocked: [Bool] = []
     var blockedCount = 0
     var replicationDirty = true
-    var lastReport: [Int: [ReplicaID: [ServerID]]] = [:]
+    var replicaIndex: [ReplicaID: Int] = [:]
+    /// Each server's database copy of each replica, at `slot(server, replica)`.
+    var dbs: [DatabaseCopy?] = []
+    /// The last replication report each primary copy gave its core, at `slot(server, replica)`.
+    var lastReport: [[ServerID]?] = []
     var lossRate = 0.0
     var duplicateRate = 0.0
     var maxDelayMs: Int64 = 5
@@ -105,6 +112,7 @@ public struct Simulation {
         var shape: [String] = []
         for r in 0..<replicas {
             let id = ReplicaID("r\(r + 1)")
+            replicaIndex[id] = replicaIDs.count
             replicaIDs.append(id)
             let size = (n >= 5 && rng.chance(0.4)) ? 5 : 3
             let spec = ReplicaSpec(name: "db\(r + 1)", quorumGroupSize: size,
@@ -117,11 +125,13 @@ public struct Simulation {
             queueCreate(home, id, spec)
         }
         result.shape = "servers=\(n) replicas=[\(shape.joined(separator: " "))] delay≤\(maxDelayMs)ms detect=\(detectDelayNs / 1_000_000)ms"
+        dbs = Array(repeating: nil, count: n * replicas)
+        lastReport = Array(repeating: nil, count: n * replicas)
         for i in 0..<n {
-            let view = Dictionary(uniqueKeysWithValues: servers.map { ($0.id, true) })
-            servers[i].view = view
-            for s in servers { servers[i].truth[s.id] = (true, 0) }
-            feed(i, .membership(view, now: localNow(i)))
+            servers[i].ids = serverIDs
+            servers[i].viewFlags = Array(repeating: true, count: n)
+            servers[i].truth = Array(repeating: (true, 0), count: n)
+            feed(i, .membership(servers[i].view, now: localNow(i)))
             queue.push(rng.int(1...tickNs), .tick(i, incarnation: servers[i].incarnation))
         }
         for (i, c) in pendingCreates { feed(i, .command(.createReplica(c.0, c.1), now: localNow(i))) }
@@ -142,6 +152,9 @@ public struct Simulation {
         config.retryInterval = .milliseconds(200)
         return KetchCore(config: config, bootID: "boot-\(servers[i].boot)", restoring: restoring)
     }
+
+    /// Index of server `i`'s copy of replica `r` in `dbs` and `lastReport`.
+    func slot(_ i: Int, _ r: Int) -> Int { i * replicaIDs.count + r }
 
     func localNow(_ i: Int) -> Instant { servers[i].clock.local(now) }
 
@@ -188,7 +201,7 @@ public struct Simulation {
     /// After healing: the replica is served and its group is back at its target size.
     func recovered(_ id: ReplicaID) -> Bool {
         servers.contains { s in
-            guard let core = s.core, core.isServing(id), let rec = core.replicaRecords[id] else { return false }
+            guard let core = s.core, core.isServing(id), let rec = core.replicaRecord(id) else { return false }
             return rec.epoch.quorumGroup.count == checker.groupSize[id]
         }
     }
@@ -284,7 +297,7 @@ public struct Simulation {
             report(checker.observe(p, server: i, servers: serverIDs))
         }
         for (to, message) in out.send {
-            if case .leaseRelease(let m) = message, servers[i].databases[m.replica]?.isOpen(at: localNow(i)) ?? false {
+            if case .leaseRelease(let m) = message, replicaIndex[m.replica].flatMap({ dbs[slot(i, $0)] })?.isOpen(at: localNow(i)) ?? false {
                 violate("fenced-before-release", "\(m.replica): \(servers[i].id) releases its lease of \(m.epoch.short) while its database still serves clients")
             }
             guard let j = serverIndex[to] else { continue }
