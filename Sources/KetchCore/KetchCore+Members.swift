@@ -2,7 +2,9 @@ import KetchShared
 
 extension KetchCore {
     mutating func prepareReply(_ r: LeasePrepareReply, now: Instant) {
-        guard replicas[r.replica]?.proposer?.target.epoch == r.epoch, var st = replicas.removeValue(forKey: r.replica), var p = st.proposer else { return }
+        guard let k = replicas.index(forKey: r.replica), replicas.values[k].proposer?.target.epoch == r.epoch else { return }
+        var st = replicas.remove(at: k).value
+        var p = st.proposer!
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
@@ -11,7 +13,9 @@ extension KetchCore {
     }
 
     mutating func proposeReply(_ r: LeaseProposeReply, now: Instant) {
-        guard replicas[r.replica]?.proposer?.target.epoch == r.epoch, var st = replicas.removeValue(forKey: r.replica), var p = st.proposer else { return }
+        guard let k = replicas.index(forKey: r.replica), replicas.values[k].proposer?.target.epoch == r.epoch else { return }
+        var st = replicas.remove(at: k).value
+        var p = st.proposer!
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch, successor: r.successor) }
@@ -113,6 +117,7 @@ extension KetchCore {
         st.takeoverUntil = nil
         st.handover = nil
         st.primarySeen = now
+        if old == nil { replicaOrder = nil }
         replicas[m.replica] = st
         persist(record)
         if holdsData { db(m.replica, hadData ? .follow(primary: m.source) : .clone(from: m.source)) }
@@ -141,6 +146,7 @@ extension KetchCore {
     mutating func forget(_ id: ReplicaID, reason: String) {
         guard replicas[id] != nil || acceptors[id] != nil else { return }
         replicas[id] = nil
+        replicaOrder = nil
         acceptors[id] = nil
         out.persist.append(.replicaRemoved(id))
         db(id, .stop)
@@ -163,6 +169,7 @@ extension KetchCore {
             var st = ReplicaState(record: record)
             st.dbPrimary = true
             replicas[id] = st
+            replicaOrder = nil
             persist(record)
             db(id, .initialise(spec))
             note(id, chosen.id, "created: group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))]")
@@ -180,7 +187,7 @@ extension KetchCore {
 
     mutating func database(_ report: DatabaseReport, now: Instant) {
         let id = report.replica
-        guard var st = replicas[id] else { return }
+        guard var st = replicas.removeValue(forKey: id) else { return }
         switch report {
         case .replication(_, let caughtUp):
             st.caughtUp = Set(caughtUp)

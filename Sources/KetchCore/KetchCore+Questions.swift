@@ -89,12 +89,14 @@ extension KetchCore {
         guard membershipKnown else { return }
         let me = config.server
         let rec = st.record
-        let missing = rec.epoch.quorumGroup.filter { !isHealthy($0) }
-        let spares = healthyServers.filter { !rec.epoch.quorumGroup.contains($0) }
-        let canGrow = rec.epoch.quorumGroup.count < rec.spec.quorumGroupSize && !spares.isEmpty
+        // Asked on every tick for every replica: no arrays are built unless something is wrong.
+        let group = rec.epoch.quorumGroup
         if rec.primary == me {
             if let until = st.standDownUntil, now < until { return }
-            guard !missing.isEmpty || canGrow else { return }
+            let allHealthy = group.allSatisfy { isHealthy($0) }
+            let canGrow = group.count < rec.spec.quorumGroupSize && healthyServers.contains { !group.contains($0) }
+            guard !allHealthy || canGrow else { return }
+            let missing = group.filter { !isHealthy($0) }
             // A revoke towards this epoch may already stand at some acceptors: finish Step 8
             // before starting another epoch, or the prior could be stuck with two successors.
             if rec.prior != nil && rec.peerState == .inSync { return }

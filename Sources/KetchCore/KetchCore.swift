@@ -12,13 +12,14 @@ public struct KetchCore: Sendable {
     var nextBallot: UInt64
     var acceptors: [ReplicaID: AcceptorRecord] = [:]
     var replicas: [ReplicaID: ReplicaState] = [:]
-    var healthy: [ServerID: Bool] = [:]
     /// Nil until the first event tells us what time it is (after a reboot the quiet period
     /// starts then).
     var quietUntil: Instant?
     var bootRecordNeeded: Bool
     var rebooted: Bool
     var inbox: [KetchMessage] = []
+    /// Cache for `sortedReplicaIDs()`; nil after a replica is added or removed.
+    var replicaOrder: [ReplicaID]?
     var out = CoreOutput()
 
     /// A server with no state yet.
@@ -68,12 +69,12 @@ public struct KetchCore: Sendable {
         if bootRecordNeeded { recordBoot(now: now) }
         switch event {
         case .tick:
-            for id in replicas.keys.sorted() { drive(id, now: now) }
+            for id in sortedReplicaIDs() { drive(id, now: now) }
         case .received(_, let message, _):
             dispatch(message, now: now)
         case .membership(let view, _):
             updateHealthy(view)
-            for id in replicas.keys.sorted() { drive(id, now: now) }
+            for id in sortedReplicaIDs() { drive(id, now: now) }
         case .database(let report, _):
             database(report, now: now)
         case .command(let command, _):
@@ -100,7 +101,17 @@ public struct KetchCore: Sendable {
 
     func isQuiet(_ now: Instant) -> Bool { quietUntil.map { now < $0 } ?? true }
 
-    func isHealthy(_ s: ServerID) -> Bool { s == config.server || healthy[s] == true }
+    /// `healthyServers` holds a handful of servers: a scan is cheaper than hashing an ID.
+    func isHealthy(_ s: ServerID) -> Bool { healthyServers.contains(s) }
+
+    /// The replica IDs in order (the output must not depend on dictionary order), kept until a
+    /// replica is added or removed rather than sorted on every tick.
+    mutating func sortedReplicaIDs() -> [ReplicaID] {
+        if let order = replicaOrder, order.count == replicas.count { return order }
+        let order = replicas.keys.sorted()
+        replicaOrder = order
+        return order
+    }
 
     /// Sorted healthy servers including this one, recomputed on each membership event.
     var healthyServers: [ServerID] = []
@@ -108,7 +119,6 @@ public struct KetchCore: Sendable {
     var membershipKnown = false
 
     mutating func updateHealthy(_ view: [ServerID: Bool]) {
-        healthy = view
         membershipKnown = true
         var s = Set(view.filter { $0.value }.map(\.key))
         s.insert(config.server)
@@ -150,9 +160,9 @@ public struct KetchCore: Sendable {
 
     private func wakeAt(now: Instant) -> Instant? {
         var best: Instant?
-        for st in replicas.values {
-            guard let p = st.proposer, let end = p.leaseEnd, now < end else { continue }
-            let renew = (p.leaseStarted ?? now) + config.renewPeriod
+        for k in replicas.values.indices {
+            guard let end = replicas.values[k].proposer?.leaseEnd, now < end else { continue }
+            let renew = (replicas.values[k].proposer?.leaseStarted ?? now) + config.renewPeriod
             let t = min(end, max(renew, now))
             best = best.map { min($0, t) } ?? t
         }
@@ -160,8 +170,9 @@ public struct KetchCore: Sendable {
     }
 
     private mutating func dispatch(_ message: KetchMessage, now: Instant) {
-        if let p = replicas[message.replica]?.record.primary, p == message.source {
-            replicas[message.replica]?.primarySeen = now
+        // `values[k]` reads and writes in place; `replicas[id]?.x` would copy the whole state.
+        if let k = replicas.index(forKey: message.replica), replicas.values[k].record.primary == message.source {
+            replicas.values[k].primarySeen = now
         }
         switch message {
         case .leasePrepare, .leasePropose, .leaseRelease, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
@@ -173,8 +184,8 @@ public struct KetchCore: Sendable {
         case .epochOpenReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.openAcks, now: now)
         case .epochCloseReply(let r):
             // Close concerns the prior epoch; the acks belong to the reconfiguration towards `epoch`.
-            if let st = replicas[r.replica], st.record.prior?.id == r.epoch {
-                ack(r.replica, st.record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
+            if let k = replicas.index(forKey: r.replica), replicas.values[k].record.prior?.id == r.epoch {
+                ack(r.replica, replicas.values[k].record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
             }
         case .epochRevokeReply(let r): ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now)
         case .replicaCreateReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.createAcks, now: now)
@@ -189,7 +200,8 @@ public struct KetchCore: Sendable {
     /// Records one reply to a request of the current reconfiguration, then re-runs the questions.
     private mutating func ack(_ id: ReplicaID, _ epoch: EpochID, _ from: ServerID, _ refusal: ProtocolRefusal?,
                               _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant) {
-        guard replicas[id]?.progress.epoch == epoch, var st = replicas.removeValue(forKey: id) else { return }
+        guard let k = replicas.index(forKey: id), replicas.values[k].progress.epoch == epoch else { return }
+        var st = replicas.remove(at: k).value
         if let refusal {
             st.progress.refusals[from] = refusal
             replicas[id] = st
