@@ -6,10 +6,10 @@ extension Simulation {
     mutating func reportDatabase(_ i: Int) {
         guard servers[i].machineUp, processUp(i) else { return }
         for r in replicaIDs.indices {
-            guard let copy = dbs[slot(i, r)], copy.role == .primary else { continue }
+            guard dbs[slot(i, r)].role == .primary else { continue }
             var caughtUp: [ServerID] = []
             for j in servers.indices where j != i && servers[j].machineUp && linked(i, j) && linked(j, i) {
-                if let other = dbs[slot(j, r)], other.role == .standby(i), sameLog(other.log, copy.log) {
+                if dbs[slot(j, r)].role == .standby(i), sameLog(dbs[slot(j, r)].log, dbs[slot(i, r)].log) {
                     caughtUp.append(serverIDs[j])
                 }
             }
@@ -45,8 +45,8 @@ extension Simulation {
         guard let r = replicaIndex[id] else { return }
         replicationDirty = true
         let k = slot(i, r)
-        var copy = dbs[k] ?? DatabaseCopy()
-        dbs[k] = nil
+        var copy = dbs[k]
+        dbs[k] = DatabaseCopy()
         trace("\(servers[i].id) db \(c)")
         switch c.action {
         case .initialise:
@@ -90,9 +90,9 @@ extension Simulation {
     /// disarmed.
     mutating func fenceDone(_ i: Int, _ id: ReplicaID, opens: Int, incarnation: UInt64) {
         let k = slot(i, replicaIndex[id]!)
-        if servers[i].machineUp, dbs[k]?.opens == opens {
-            dbs[k]!.openUntil = nil
-            dbs[k]!.pending = []
+        if servers[i].machineUp, dbs[k].opens == opens {
+            dbs[k].openUntil = nil
+            dbs[k].pending = []
             checker.closed(replica: id, server: i, at: now)
             replicationDirty = true
         }
@@ -111,32 +111,32 @@ extension Simulation {
         replicationDirty = false
         for r in replicaIDs.indices {
             for j in servers.indices where servers[j].machineUp {
-                guard case .standby(let i)? = dbs[slot(j, r)]?.role, servers[i].machineUp,
-                      linked(i, j), linked(j, i), dbs[slot(i, r)]?.role == .primary else { continue }
+                guard case .standby(let i) = dbs[slot(j, r)].role, servers[i].machineUp,
+                      linked(i, j), linked(j, i), dbs[slot(i, r)].role == .primary else { continue }
                 // Follow, rewinding whatever the primary does not have (pg_rewind).
-                if !sameLog(dbs[slot(j, r)]!.log, dbs[slot(i, r)]!.log) {
-                    dbs[slot(j, r)]!.log = dbs[slot(i, r)]!.log
+                if !sameLog(dbs[slot(j, r)].log, dbs[slot(i, r)].log) {
+                    dbs[slot(j, r)].log = dbs[slot(i, r)].log
                     replicationDirty = true
                 }
             }
-            for i in servers.indices where servers[i].machineUp && !(dbs[slot(i, r)]?.pending.isEmpty ?? true) {
+            for i in servers.indices where servers[i].machineUp && !dbs[slot(i, r)].pending.isEmpty {
                 let k = slot(i, r)
-                if !dbs[k]!.isOpen(at: localNow(i)) {
-                    dbs[k]!.pending = []
+                if !dbs[k].isOpen(at: localNow(i)) {
+                    dbs[k].pending = []
                     continue
                 }
-                let log = dbs[k]!.log
-                let synchronous = dbs[k]!.synchronous
+                let log = dbs[k].log
+                let synchronous = dbs[k].synchronous
                 var still: [Int] = []
-                for v in dbs[k]!.pending {
+                for v in dbs[k].pending {
                     guard let index = log.lastIndex(of: v) else { continue }
                     let everyone = synchronous.allSatisfy { j in
-                        guard servers[j].machineUp, let other = dbs[slot(j, r)], other.role == .standby(i) else { return false }
-                        return other.log.count > index && other.log[index] == v
+                        guard servers[j].machineUp, dbs[slot(j, r)].role == .standby(i) else { return false }
+                        return dbs[slot(j, r)].log.count > index && dbs[slot(j, r)].log[index] == v
                     }
                     if everyone { report(checker.acknowledge(replica: replicaIDs[r], value: v, server: i, now: now)) } else { still.append(v) }
                 }
-                dbs[k]!.pending = still
+                dbs[k].pending = still
                 if !still.isEmpty { replicationDirty = true }
             }
         }
@@ -146,19 +146,19 @@ extension Simulation {
     mutating func clientOperation() {
         let r = rng.index(replicaIDs.count)
         let id = replicaIDs[r]
-        let open = servers.indices.filter { servers[$0].machineUp && (dbs[slot($0, r)]?.isOpen(at: localNow($0)) ?? false) }
+        let open = servers.indices.filter { servers[$0].machineUp && dbs[slot($0, r)].isOpen(at: localNow($0)) }
         guard !open.isEmpty else { return }
         let i = rng.pick(open)
         let k = slot(i, r)
         if rng.chance(0.7) {
             let v = nextValue
             nextValue += 1
-            dbs[k]!.log.append(v)
-            dbs[k]!.pending.append(v)
+            dbs[k].log.append(v)
+            dbs[k].pending.append(v)
             replicationDirty = true
         } else {
             result.reads += 1
-            report(checker.read(replica: id, server: i, log: dbs[k]!.log))
+            report(checker.read(replica: id, server: i, log: dbs[k].log))
         }
         if healed, livenessStart != nil, recovered(id) {
             checker.livenessServed.insert(id)
@@ -183,9 +183,9 @@ extension Simulation {
             servers[i].core = nil
             servers[i].machineUp = false
             servers[i].incarnation += 1
-            for r in replicaIDs.indices where dbs[slot(i, r)] != nil {
-                dbs[slot(i, r)]!.openUntil = nil
-                dbs[slot(i, r)]!.pending = []
+            for r in replicaIDs.indices {
+                dbs[slot(i, r)].openUntil = nil
+                dbs[slot(i, r)].pending = []
                 checker.closed(replica: replicaIDs[r], server: i, at: now)
             }
             queue.push(now + rng.int(500...4_000) * 1_000_000, .restart(i))

@@ -66,8 +66,9 @@ public struct Simulation {
     var blockedCount = 0
     var replicationDirty = true
     var replicaIndex: [ReplicaID: Int] = [:]
-    /// Each server's database copy of each replica, at `slot(server, replica)`.
-    var dbs: [DatabaseCopy?] = []
+    /// Each server's database copy of each replica, at `slot(server, replica)` (role `none`
+    /// until the core first acts on it).
+    var dbs: [DatabaseCopy] = []
     /// The last replication report each primary copy gave its core, at `slot(server, replica)`.
     var lastReport: [[ServerID]?] = []
     var lossRate = 0.0
@@ -125,7 +126,7 @@ public struct Simulation {
             queueCreate(home, id, spec)
         }
         result.shape = "servers=\(n) replicas=[\(shape.joined(separator: " "))] delay≤\(maxDelayMs)ms detect=\(detectDelayNs / 1_000_000)ms"
-        dbs = Array(repeating: nil, count: n * replicas)
+        dbs = Array(repeating: DatabaseCopy(), count: n * replicas)
         lastReport = Array(repeating: nil, count: n * replicas)
         for i in 0..<n {
             servers[i].ids = serverIDs
@@ -297,7 +298,7 @@ public struct Simulation {
             report(checker.observe(p, server: i, servers: serverIDs))
         }
         for (to, message) in out.send {
-            if case .leaseRelease(let m) = message, replicaIndex[m.replica].flatMap({ dbs[slot(i, $0)] })?.isOpen(at: localNow(i)) ?? false {
+            if case .leaseRelease(let m) = message, replicaIndex[m.replica].map({ dbs[slot(i, $0)].isOpen(at: localNow(i)) }) ?? false {
                 violate("fenced-before-release", "\(m.replica): \(servers[i].id) releases its lease of \(m.epoch.short) while its database still serves clients")
             }
             guard let j = serverIndex[to] else { continue }
