@@ -4,9 +4,15 @@ import KetchShared
 /// every reply), each answer resuming the reconfiguration at the right step.
 extension KetchCore {
     mutating func drive(_ id: ReplicaID, now: Instant) {
-        // Taken out of the dictionary while it changes, so its collections are not copied.
+        // Taken out of the dictionary while it changes, so its collections are not copied, and
+        // moved back as the last use (a `defer` would copy it).
         guard var st = replicas.removeValue(forKey: id) else { return }   // Question 1: no replica state, exit.
-        defer { replicas[id] = st }
+        askQuestions(&st, now: now)
+        replicas[id] = consume st
+    }
+
+    /// Questions 2-9 for one replica.
+    private mutating func askQuestions(_ st: inout ReplicaState, now: Instant) {
         let me = config.server
 
         enforceFence(&st, now: now)
