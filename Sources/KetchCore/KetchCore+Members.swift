@@ -2,9 +2,11 @@ import KetchShared
 
 extension KetchCore {
     mutating func prepareReply(_ r: LeasePrepareReply, now: Instant) {
-        guard let k = replicas.index(forKey: r.replica), replicas.values[k].proposer?.target.epoch == r.epoch else { return }
-        var st = replicas.remove(at: k).value
-        var p = st.proposer!
+        guard var st = replicas.removeValue(forKey: r.replica) else { return }
+        guard st.proposer?.target.epoch == r.epoch, var p = st.proposer else {
+            replicas[r.replica] = st
+            return
+        }
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
@@ -13,9 +15,11 @@ extension KetchCore {
     }
 
     mutating func proposeReply(_ r: LeaseProposeReply, now: Instant) {
-        guard let k = replicas.index(forKey: r.replica), replicas.values[k].proposer?.target.epoch == r.epoch else { return }
-        var st = replicas.remove(at: k).value
-        var p = st.proposer!
+        guard var st = replicas.removeValue(forKey: r.replica) else { return }
+        guard st.proposer?.target.epoch == r.epoch, var p = st.proposer else {
+            replicas[r.replica] = st
+            return
+        }
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch, successor: r.successor) }

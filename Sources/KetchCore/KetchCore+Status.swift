@@ -44,8 +44,7 @@ extension KetchCore {
 
     /// Whether this server currently tells its database to serve clients for `replica`.
     public func isServing(_ replica: ReplicaID) -> Bool {
-        guard let k = replicas.index(forKey: replica) else { return false }
-        return replicas.values[k].serving != nil
+        replicas[replica]?.serving != nil
     }
 
     /// The persisted replica records (for inspection by tests and the simulator).

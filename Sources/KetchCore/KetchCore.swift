@@ -158,22 +158,17 @@ public struct KetchCore: Sendable {
         return EpochID(sequence: seq, server: config.server)
     }
 
-    private func wakeAt(now: Instant) -> Instant? {
+    private mutating func wakeAt(now: Instant) -> Instant? {
         var best: Instant?
         for k in replicas.values.indices {
-            guard let end = replicas.values[k].proposer?.leaseEnd, now < end else { continue }
-            let renew = (replicas.values[k].proposer?.leaseStarted ?? now) + config.renewPeriod
-            let t = min(end, max(renew, now))
+            guard let t = replicas.values[k].wake(now: now, renewPeriod: config.renewPeriod) else { continue }
             best = best.map { min($0, t) } ?? t
         }
         return best
     }
 
     private mutating func dispatch(_ message: KetchMessage, now: Instant) {
-        // `values[k]` reads and writes in place; `replicas[id]?.x` would copy the whole state.
-        if let k = replicas.index(forKey: message.replica), replicas.values[k].record.primary == message.source {
-            replicas.values[k].primarySeen = now
-        }
+        replicas[message.replica]?.heard(from: message.source, at: now)
         switch message {
         case .leasePrepare, .leasePropose, .leaseRelease, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
             accept(message, now: now)
@@ -184,8 +179,8 @@ public struct KetchCore: Sendable {
         case .epochOpenReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.openAcks, now: now)
         case .epochCloseReply(let r):
             // Close concerns the prior epoch; the acks belong to the reconfiguration towards `epoch`.
-            if let k = replicas.index(forKey: r.replica), replicas.values[k].record.prior?.id == r.epoch {
-                ack(r.replica, replicas.values[k].record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
+            if let st = replicas[r.replica], st.record.prior?.id == r.epoch {
+                ack(r.replica, st.record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
             }
         case .epochRevokeReply(let r): ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now)
         case .replicaCreateReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.createAcks, now: now)
@@ -200,8 +195,12 @@ public struct KetchCore: Sendable {
     /// Records one reply to a request of the current reconfiguration, then re-runs the questions.
     private mutating func ack(_ id: ReplicaID, _ epoch: EpochID, _ from: ServerID, _ refusal: ProtocolRefusal?,
                               _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant) {
-        guard let k = replicas.index(forKey: id), replicas.values[k].progress.epoch == epoch else { return }
-        var st = replicas.remove(at: k).value
+        // Taken out (not copied) to look: the common case goes on to change it.
+        guard var st = replicas.removeValue(forKey: id) else { return }
+        guard st.progress.epoch == epoch else {
+            replicas[id] = consume st
+            return
+        }
         if let refusal {
             st.progress.refusals[from] = refusal
             replicas[id] = st

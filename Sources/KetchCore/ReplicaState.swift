@@ -78,4 +78,20 @@ struct ReplicaState {
         self.record = record
         self.progress = Progress(epoch: record.epoch.id)
     }
+
+    // The two helpers below are `mutating` only so that the core can call them in place,
+    // `replicas[id]?.heard(...)` and `replicas.values[k].wake(...)`: a plain read through a
+    // dictionary subscript copies the whole state, on every message and every step.
+
+    /// A message from the record's primary shows it is at work here.
+    mutating func heard(from source: ServerID, at now: Instant) {
+        if record.primary == source { primarySeen = now }
+    }
+
+    /// When the lease holder must be ticked next (renewal or lease end), if it holds a lease.
+    mutating func wake(now: Instant, renewPeriod: Span) -> Instant? {
+        guard let p = proposer, let end = p.leaseEnd, now < end else { return nil }
+        let renew = (p.leaseStarted ?? now) + renewPeriod
+        return min(end, max(renew, now))
+    }
 }
