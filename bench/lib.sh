@@ -55,11 +55,15 @@ bench_conninfo() {
 }
 bench_sql() { PGPASSWORD=$BENCH_PASSWORD timeout 5 psql "$(bench_conninfo)" -X -qAt -v ON_ERROR_STOP=1 -c "$1" 2>/dev/null; }
 
-# Index of the server whose Postgres is the open primary.
+# Index of the server whose Postgres is the open primary (waits up to 10 s: a copy reports its
+# state at its next status poll).
 bench_primary() {
   local i
-  for i in 0 1 2 3; do
-    bench_ctl "$i" get dbmgr -o json 2>/dev/null | grep -q '"primary-open"\|"open"' && { echo "$i"; return 0; }
+  for _ in $(seq 50); do
+    for i in 0 1 2 3; do
+      bench_ctl "$i" get dbmgr -o json 2>/dev/null | grep -q '"primary-open"\|"open"' && { echo "$i"; return 0; }
+    done
+    sleep 0.2
   done
   return 1
 }
