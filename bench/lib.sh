@@ -67,3 +67,21 @@ bench_primary() {
   done
   return 1
 }
+
+# The C writer (bench/writer.c): one persistent libpq connection through the multi-host string,
+# reconnecting at once on failure; appends "id start end" per acknowledged insert.
+bench_writer_build() {
+  local out=$BENCH_DIR/writer
+  ${CC:-cc} -O2 -Wall $(pkg-config --cflags libpq) "$(dirname "${BASH_SOURCE[0]}")/writer.c" $(pkg-config --libs libpq) -o "$out" >&2
+}
+# Starts the writer on CONNINFO appending to FILE; its PID joins BENCH_CHILDREN.
+bench_writer_start() {
+  PGPASSWORD=$BENCH_PASSWORD "$BENCH_DIR/writer" "$1" "$2" "$BENCH_DIR/stop" &
+  BENCH_CHILDREN+=("$!")
+}
+# Acknowledged ids missing from the table.
+bench_lost() {
+  cut -d' ' -f1 "$1" > "$BENCH_DIR/acked.ids"
+  bench_sql "SELECT id FROM w" > "$BENCH_DIR/stored.ids"
+  awk 'NR==FNR { stored[$1] = 1; next } !($1 in stored)' "$BENCH_DIR/stored.ids" "$BENCH_DIR/acked.ids" | wc -l
+}

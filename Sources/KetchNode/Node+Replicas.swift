@@ -112,7 +112,17 @@ extension Node {
                 return .error(ErrorReply(code: "forward-failed", message: "could not reach the primary \(self.name(of: primary)) at \(endpoint): \(error)"))
             }
         }
+        // The member the core will hand over to (the one named, else the first healthy data-quorum
+        // member): this copy follows it right after the fence, without pg_rewind.
+        let healthy = membershipView
+        let handOverTo = target ?? record.epoch.dataQuorum.first { $0 != identity.serverID && healthy[$0] == true }
+        let db = database(for: id)
+        await db?.prepareHandOver(to: handOverTo)
         step(.command(.switchover(id, to: target), now: MonotonicClock.now()))
+        if core.isServing(id) {
+            await db?.prepareHandOver(to: nil)
+            return .error(ErrorReply(code: "switchover-refused", message: "the switchover of \(name) was refused (see the node log); is the target an in-sync, healthy member of the data quorum?"))
+        }
         await progress("switchover of \(name) started from epoch \(startEpoch.short)")
         let deadline = Date().addingTimeInterval(Self.failoverTimeoutSeconds)
         var lastSaid = ""

@@ -46,10 +46,24 @@ actor ReplicaDatabase {
     private var following: ServerID?
     private var isOpen = false
     private var stopped = false
+    /// Set by the node just before this primary hands over in a planned switchover: the fence
+    /// that follows also stops Postgres, so its shutdown checkpoint reaches the target while the
+    /// target still streams from here, and this copy can then follow it without pg_rewind.
+    private var handOverTarget: ServerID?
+    /// The synchronous standbys the core named; applied at Step 9. Until then commits stay held,
+    /// so not even a session that overrides `default_transaction_read_only` is acknowledged
+    /// before the epoch opens.
+    private var namedStandbys: [ServerID] = []
+    private var reportedCaughtUp = false
 
     /// Slack between the core's lease end and the watchdog's kill, for the kill itself.
     static let watchdogMargin = Span.milliseconds(50)
     static let pollPeriodNanoseconds: UInt64 = 500_000_000
+    /// A promoted primary whose epoch is not open yet waits for its standbys to catch up
+    /// (Step 5), which the core learns from this poll: look often then, so the poll does not
+    /// add half a second to every failover. Serving primaries and standbys are polled slowly.
+    static let transitionPollPeriodNanoseconds: UInt64 = 50_000_000
+    private var pollPeriodNanoseconds: UInt64 { state == "primary" ? Self.transitionPollPeriodNanoseconds : Self.pollPeriodNanoseconds }
 
     init(replica: ReplicaID, spec: ReplicaSpec, me: ServerID, listenAddress: String, ketchDataDirectory: String,
          tools: PostgresTools, replication: ReplicationCredentials, logger: Logger,
@@ -165,8 +179,12 @@ actor ReplicaDatabase {
         case .follow(let primary): try await follow(primary)
         case .promote: try await promote()
         case .setSynchronousStandbys(let ids):
-            settings.synchronousStandbys = ids.isEmpty ? .none : .all(ids.map(\.rawValue))
-            try await instance.apply(settings, replication: replication)
+            namedStandbys = ids
+            // Open: the data quorum changed under a serving primary; apply at once. Closed: kept
+            // for Step 9 (commits stay held; the standbys' catch-up is read from their flush LSNs).
+            guard isOpen else { return }
+            settings.synchronousStandbys = Self.synchronous(ids)
+            try await apply()
             await nudge()
         case .openToClients(let until): try await open(until: until)
         case .stop: try await stop()
@@ -221,8 +239,13 @@ actor ReplicaDatabase {
         await report(.following(replica, primary: source))
     }
 
-    /// Streams from `primary`: re-point a standby by reload; rewind a copy that was a primary or
-    /// that cannot follow; re-clone (old copy set aside) when rewinding fails.
+    /// Streams from `primary`. A standby is re-pointed by a reload. A copy that was a primary is
+    /// first tried as a standby as it is — killed at once if it still runs, so it writes no
+    /// further WAL (a shutdown checkpoint would itself put it past the new timeline's fork
+    /// point) — which works whenever the new primary already had all of its WAL (a planned
+    /// switchover, or a crash before anything unsent was written). Only when Postgres says it
+    /// cannot follow is it rewound with pg_rewind, and re-cloned (old copy set aside) when that
+    /// fails.
     private func follow(_ primary: ServerID) async throws {
         guard let host = await address(primary) else { throw NodeError("unknown-server", "no address known for server \(primary.short)") }
         guard hasData else { return try await clone(from: primary) }
@@ -231,22 +254,35 @@ actor ReplicaDatabase {
             return
         }
         try requireReachable(host, primary)
+        if isOpen { try await close(reason: "following \(primary.short)") }
         let upstream = UpstreamServer(host: host, port: spec.dbConfig.port)
         let running = instance.postmaster()?.isAlive == true
         var wasPrimary = !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal")
         if running, let c = try? await adminConnection(), let recovering = try? await c.isInRecovery() { wasPrimary = !recovering }
         settings = closedSettings(upstream: upstream)
-        if !wasPrimary && running {
-            try await instance.apply(settings, replication: replication)
-            if await streams(from: host, within: 5) {
-                following = primary
-                state = "standby"
-                lastError = nil
-                await report(.following(replica, primary: primary))
-                return
+        let logStart = instance.logEnd
+        var startFailure: Error?
+        if running && !wasPrimary {
+            try await apply()
+        } else {
+            if running {
+                try await closeAdmin()
+                try await instance.stop(mode: .immediate)
             }
-            logger.notice("standby does not stream from the new primary; rewinding", metadata: ["primary": .string(host)])
+            state = "rejoining"
+            try instance.writeConfiguration(settings, replication: replication)
+            do { _ = try await instance.start() } catch { startFailure = error }
         }
+        if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart) {
+            following = primary
+            state = "standby"
+            lastError = nil
+            logger.notice("streaming from \(host)\(wasPrimary ? " without pg_rewind" : "")")
+            await report(.following(replica, primary: primary))
+            return
+        }
+        let reason = startFailure.map { "\($0)" } ?? instance.cannotFollowLine(since: logStart) ?? "not streaming after \(Int(Self.followSeconds)) s"
+        logger.notice("cannot follow \(host) as it is (\(reason)); rewinding", metadata: ["primary": .string(host)])
         state = "rewinding"
         try await closeAdmin()
         try await instance.stop(mode: .fast)
@@ -263,6 +299,10 @@ actor ReplicaDatabase {
         await report(.following(replica, primary: primary))
     }
 
+    /// How long a re-pointed copy may take to stream before it is rewound; Postgres's own
+    /// "cannot follow" line ends the wait at once.
+    static let followSeconds = 10.0
+
     private func requireReachable(_ host: String, _ server: ServerID) throws {
         guard acceptsConnections(host: host, port: spec.dbConfig.port) else {
             throw NodeError("source-unreachable", "Postgres of server \(server.short) at \(host):\(spec.dbConfig.port) does not accept connections; this copy is left as it is")
@@ -276,14 +316,15 @@ actor ReplicaDatabase {
         _ = try? await c.nudgeStandbys()
     }
 
-    private func streams(from host: String, within seconds: Double) async -> Bool {
+    private func streams(from host: String, within seconds: Double, logFrom: UInt64? = nil) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
             if let c = try? await adminConnection(),
                let v = try? await c.value("SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'"), v == host {
                 return true
             }
-            if seconds > 0 { try? await Task.sleep(nanoseconds: 100_000_000) }
+            if let logFrom, instance.cannotFollowLine(since: logFrom) != nil { return false }
+            if seconds > 0 { try? await Task.sleep(nanoseconds: 50_000_000) }
         } while Date() < deadline
         return false
     }
@@ -296,7 +337,8 @@ actor ReplicaDatabase {
         let c = try await adminConnection()
         if try await c.isInRecovery() {
             try await c.reloadConfiguration()
-            try await instance.promote()
+            // pg_promote() over the open admin connection: no runuser + pg_ctl to spawn.
+            try await c.promote()
         }
         following = nil
         state = "primary"
@@ -307,9 +349,17 @@ actor ReplicaDatabase {
     /// Step 9 on this server: the watchdog learns the deadline first, then clients are let in.
     private func open(until: Instant) async throws {
         guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
+        var recovering: Bool?
+        if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
+        if following != nil || instance.postmaster()?.isAlive != true || recovering != false {
+            // A primary that stood down for a switchover that never happened follows its target
+            // as a standby; the core opens only with the lease of an epoch this server leads.
+            try await promote()
+        }
         try leaseGuard.open(until: until - Self.watchdogMargin)
         settings.extra["default_transaction_read_only"] = "off"
-        try await instance.apply(settings, replication: replication)
+        settings.synchronousStandbys = Self.synchronous(namedStandbys)
+        try await apply()
         await nudge()
         isOpen = true
         state = "open"
@@ -320,6 +370,35 @@ actor ReplicaDatabase {
         guard isOpen || state == "primary" || state == "open" else { return }
         do { try await close(reason: "lease") } catch { fail(error, doing: "fence") }
         state = "fenced"
+        if let target = handOverTarget {
+            handOverTarget = nil
+            await stopForHandOver(to: target)
+        }
+    }
+
+    /// Called by the node just before it asks the core for a planned switchover to `target`
+    /// (nil: it was refused, forget it). A checkpoint now, while still serving, keeps the
+    /// shutdown checkpoint of the hand-over short.
+    func prepareHandOver(to target: ServerID?) async {
+        handOverTarget = target
+        guard target != nil, isOpen, let c = try? await adminConnection() else { return }
+        do { try await c.query("CHECKPOINT") } catch { logger.notice("checkpoint before the switchover failed: \(error)") }
+    }
+
+    /// The closed primary stops with a clean (fast) shutdown: Postgres sends the shutdown
+    /// checkpoint to every connected standby before it exits, so the target, which is promoted
+    /// only after this primary's lease is gone, has every WAL record this copy has. This copy is
+    /// then started as a standby of the target (cascading until the target is promoted, then on
+    /// its new timeline) — no pg_rewind, and it is already streaming when the new epoch needs it.
+    private func stopForHandOver(to target: ServerID) async {
+        do {
+            try await closeAdmin()
+            try await instance.stop(mode: .fast)
+            logger.notice("stopped for the switchover to \(target.short); following it next")
+        } catch {
+            logger.warning("stopping for the switchover failed; this copy will be rewound when it follows: \(error)")
+        }
+        ordered.push(.follow(primary: target))
     }
 
     /// Closed to clients: read-only for new transactions, commits held, sessions ended.
@@ -328,7 +407,7 @@ actor ReplicaDatabase {
         settings.extra["default_transaction_read_only"] = "on"
         if !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal") { settings.synchronousStandbys = .holdWrites }
         if instance.postmaster()?.isAlive == true {
-            try await instance.apply(settings, replication: replication)
+            try await apply()
             if let c = try? await adminConnection() { _ = try? await c.terminateClientSessions() }
         } else {
             try instance.writeConfiguration(settings, replication: replication)
@@ -364,6 +443,21 @@ actor ReplicaDatabase {
         leaseGuard.stopWatchdog()
     }
 
+    /// Rewrites the configuration and reloads it with `pg_reload_conf()` over the admin
+    /// connection (no runuser + pg_ctl to spawn on the failover path); `pg_ctl reload` when
+    /// there is no connection.
+    private func apply() async throws {
+        try instance.writeConfiguration(settings, replication: replication)
+        guard instance.postmaster()?.isAlive == true else { return }
+        if let c = try? await adminConnection(), (try? await c.reloadConfiguration()) != nil { return }
+        try? await closeAdmin()
+        try await instance.reload()
+    }
+
+    private static func synchronous(_ ids: [ServerID]) -> SynchronousStandbys {
+        ids.isEmpty ? .none : .all(ids.map(\.rawValue))
+    }
+
     private func closedSettings(upstream: UpstreamServer?) -> PostgresSettings {
         PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
                          synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream, extra: Self.closedExtra)
@@ -378,10 +472,16 @@ actor ReplicaDatabase {
         guard pollTask == nil else { return }
         pollTask = Task { [weak self] in
             while !Task.isCancelled {
-                await self?.poll()
-                try? await Task.sleep(nanoseconds: ReplicaDatabase.pollPeriodNanoseconds)
+                guard let period = await self?.pollOnce() else { return }
+                try? await Task.sleep(nanoseconds: period)
             }
         }
+    }
+
+    /// One status poll; returns how long to wait before the next.
+    private func pollOnce() async -> UInt64 {
+        await poll()
+        return pollPeriodNanoseconds
     }
 
     private func poll() async {
@@ -394,7 +494,12 @@ actor ReplicaDatabase {
                 let caughtUp = s.standbys.filter { $0.state == "streaming" && ($0.syncState == "sync" || $0.syncState == "quorum" || ($0.flushLSN ?? .init(0)) >= (s.currentLSN ?? .init(UInt64.max))) }
                     .map { ServerID($0.applicationName) }
                 await report(.replication(replica, caughtUp: caughtUp.sorted()))
+            } else if reportedCaughtUp {
+                // A copy that was primary before keeps its last report in the core; once it is a
+                // standby that list is stale and must not count for its next term as primary.
+                await report(.replication(replica, caughtUp: []))
             }
+            reportedCaughtUp = s.role == .primary
             var ps = s.postgresStatus(port: spec.dbConfig.port)
             ps.state = state == "open" ? "primary-open" : ps.state == "primary" ? "primary-closed" : ps.state
             await report(.status(replica, ps))

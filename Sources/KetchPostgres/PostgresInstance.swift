@@ -269,6 +269,20 @@ public struct PostgresInstance: Sendable {
         }
     }
 
+    /// Where the server log ends now: pass it to `cannotFollowLine(since:)`.
+    public var logEnd: UInt64 { PostgresLog.size(of: logFile) }
+
+    /// The line logged since `offset` that says this standby cannot follow its upstream onto the
+    /// upstream's timeline — its own WAL went past the point where that timeline forked off, so
+    /// only pg_rewind (or a new clone) can make it a standby of that server — or nil.
+    public func cannotFollowLine(since offset: UInt64) -> String? {
+        let markers = ["is not in this server's history", "forked off current database system timeline",
+                       "is not a child of this server's history", "requested timeline"]
+        return PostgresLog.read(logFile, from: offset).split(separator: "\n")
+            .first { line in markers.contains { line.contains($0) } }
+            .map { PostgresLog.stripPrefix(String($0)) }
+    }
+
     /// What `postmaster.pid` says, or nil when there is no such file.
     public func postmaster() -> PostmasterInfo? {
         guard let text = PostgresFiles.read(inData("postmaster.pid")) else { return nil }
