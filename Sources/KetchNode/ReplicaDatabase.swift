@@ -86,13 +86,22 @@ actor ReplicaDatabase {
         self.urgent = AsyncStream.makeStream(of: DatabaseAction.self)
     }
 
-    /// Hands an action over without waiting; order is kept per stream.
-    nonisolated func performSoon(_ action: DatabaseAction) {
+    /// Hands an action over without waiting; order is kept per stream. `epochOpen`: the core's
+    /// record says the epoch is already open (a restarted primary re-asserting it), so a
+    /// `.promote` of a parked copy can wait for the lease (see `promote`).
+    nonisolated func performSoon(_ action: DatabaseAction, epochOpen: Bool = false) {
         switch action {
         case .fence, .extendLease: urgent.continuation.yield(action)
+        case .promote where epochOpen: ordered.push(.promoteReasserting)
         default:
-            ordered.push(action)
+            ordered.push(.core(action))
         }
+    }
+
+    /// The node calls this when the core leads a new (not yet open) epoch with this server as
+    /// primary: a parked copy must be on the service port for its standbys to stream from it.
+    nonisolated func leadingNewEpoch() {
+        if isParked.isSet { ordered.push(.unparkToLead) }
     }
 
     private static let closedExtra = ["default_transaction_read_only": "on", "hot_standby": "on", "wal_log_hints": "on"]
@@ -107,8 +116,57 @@ actor ReplicaDatabase {
         state = wasStandby ? "standby" : "primary"
         do {
             try await close(reason: "node restart")
-            if instance.postmaster()?.isAlive != true { _ = try await instance.start() }
+            if wasStandby {
+                if instance.postmaster()?.isAlive != true { _ = try await instance.start() }
+            } else {
+                // It may have been superseded while this node was away: park it until the core
+                // knows (it must not be promoted or opened before that).
+                try await park(reason: "node restart")
+            }
         } catch { fail(error, doing: "resume") }
+    }
+
+    /// Whether this copy is parked: an ex-primary whose role is not settled, kept in standby
+    /// mode (it writes no WAL, so it can still follow a new primary without pg_rewind when it
+    /// had sent everything) with no upstream, on `closedPort` (refused on the service port).
+    private var parked: Bool { settings.port == spec.dbConfig.closedPort }
+    /// `parked`, readable by the node without waiting on this actor.
+    nonisolated let isParked = LockedFlag()
+
+    /// Parks an ex-primary (see `parked`). Killed at once rather than shut down: a shutdown
+    /// checkpoint is WAL a new primary would not have. Off the failover path: the new primary
+    /// never waits for this.
+    private func park(reason: String) async throws {
+        guard hasData else { return }
+        let wasRunning = instance.postmaster()?.isAlive == true
+        if wasRunning {
+            try await closeAdmin()
+            try await instance.stop(mode: .immediate)
+        }
+        isOpen = false
+        following = nil
+        settings = closedSettings(upstream: nil, port: spec.dbConfig.closedPort)
+        try instance.writeConfiguration(settings, replication: replication)
+        try instance.setStandbySignal(true)
+        try leaseGuard.closed()
+        state = "parked"
+        isParked.set(true)
+        _ = try await instance.start()
+        logger.notice("parked on closedPort \(spec.dbConfig.closedPort) (\(reason)): the service port \(spec.dbConfig.port) refuses connections until this copy is primary again or follows the new one")
+    }
+
+    /// Leaves the parked state as the primary of the same timeline (the core holds, or is about
+    /// to lead with, this copy as primary): restarted on the service port, out of standby mode.
+    private func unparkAsPrimary() async throws {
+        try await closeAdmin()
+        try await instance.stop(mode: .immediate)
+        settings = closedSettings(upstream: nil)
+        try instance.writeConfiguration(settings, replication: replication)
+        try instance.setStandbySignal(false)
+        _ = try await instance.start()
+        state = "primary"
+        isParked.set(false)
+        logger.notice("unparked as primary on port \(spec.dbConfig.port)")
     }
 
     // MARK: Actions
@@ -119,9 +177,9 @@ actor ReplicaDatabase {
         workers.append(Task { [weak self] in
             if resuming { await self?.resume() }
             for await _ in ordered.wakeups {
-                while let action = ordered.pop() {
+                while let work = ordered.pop() {
                     guard let self else { return }
-                    await self.runLogged(action)
+                    await self.runOrdered(work)
                 }
             }
         })
@@ -137,11 +195,33 @@ actor ReplicaDatabase {
         switch action {
         case .fence:
             await fenceNow()
+            // A primary that lost its lease moves to closedPort, off the failover path.
+            if state == "fenced" { ordered.push(.parkFenced) }
         case .extendLease(let until):
             guard isOpen else { return }
             do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch { fail(error, doing: "extend lease") }
         default:
             await runLogged(action)
+        }
+    }
+
+    private func runOrdered(_ work: Work) async {
+        switch work {
+        case .core(let action): await runLogged(action)
+        case .promoteReasserting:
+            guard !stopped else { return }
+            if parked {
+                logger.info("database: promote deferred: a parked copy re-asserting an open epoch waits for its lease")
+                return
+            }
+            await runLogged(.promote)
+        case .unparkToLead:
+            guard !stopped, parked, state == "parked" else { return }
+            isParked.set(false)
+            do { try await unparkAsPrimary() } catch { fail(error, doing: "unpark") }
+        case .parkFenced:
+            guard !stopped, state == "fenced", !isOpen, following == nil else { return }
+            do { try await park(reason: "lease lost") } catch { fail(error, doing: "park") }
         }
     }
 
@@ -159,7 +239,9 @@ actor ReplicaDatabase {
         while true {
             do { try await run(action); return } catch {
                 attempt += 1
-                if ordered.count > 0 {
+                // A clone or follow that keeps failing gives way to what the core asked next; any
+                // other failure is reported even when more work waits behind it.
+                if retries > 0, ordered.hasCoreWork {
                     logger.notice("database: \(action) abandoned for a newer action after: \(error)")
                     return
                 }
@@ -231,6 +313,7 @@ actor ReplicaDatabase {
             try FileManager.default.removeItem(atPath: instance.dataDirectory)
         }
         settings = closedSettings(upstream: UpstreamServer(host: host, port: spec.dbConfig.port))
+        isParked.set(false)
         try await instance.baseBackup(from: UpstreamServer(host: host, port: spec.dbConfig.port), replication: replication, settings: settings)
         _ = try await instance.start()
         following = source
@@ -262,7 +345,7 @@ actor ReplicaDatabase {
         settings = closedSettings(upstream: upstream)
         let logStart = instance.logEnd
         var startFailure: Error?
-        if running && !wasPrimary {
+        if running && !wasPrimary && !parked {
             try await apply()
         } else {
             if running {
@@ -273,6 +356,7 @@ actor ReplicaDatabase {
             try instance.writeConfiguration(settings, replication: replication)
             do { _ = try await instance.start() } catch { startFailure = error }
         }
+        isParked.set(parked)
         if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart) {
             following = primary
             state = "standby"
@@ -330,6 +414,7 @@ actor ReplicaDatabase {
     }
 
     private func promote() async throws {
+        if parked { try await unparkAsPrimary() }
         settings = closedSettings(upstream: nil)
         settings.synchronousStandbys = .holdWrites
         try instance.writeConfiguration(settings, replication: replication)
@@ -398,7 +483,7 @@ actor ReplicaDatabase {
         } catch {
             logger.warning("stopping for the switchover failed; this copy will be rewound when it follows: \(error)")
         }
-        ordered.push(.follow(primary: target))
+        ordered.push(.core(.follow(primary: target)))
     }
 
     /// Closed to clients: read-only for new transactions, commits held, sessions ended.
@@ -458,8 +543,8 @@ actor ReplicaDatabase {
         ids.isEmpty ? .none : .all(ids.map(\.rawValue))
     }
 
-    private func closedSettings(upstream: UpstreamServer?) -> PostgresSettings {
-        PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
+    private func closedSettings(upstream: UpstreamServer?, port: Int? = nil) -> PostgresSettings {
+        PostgresSettings(listenAddresses: [listenAddress], port: port ?? spec.dbConfig.port, applicationName: me.rawValue,
                          synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream, extra: Self.closedExtra)
     }
 
@@ -500,8 +585,8 @@ actor ReplicaDatabase {
                 await report(.replication(replica, caughtUp: []))
             }
             reportedCaughtUp = s.role == .primary
-            var ps = s.postgresStatus(port: spec.dbConfig.port)
-            ps.state = state == "open" ? "primary-open" : ps.state == "primary" ? "primary-closed" : ps.state
+            var ps = s.postgresStatus(port: settings.port)
+            ps.state = state == "open" ? "primary-open" : state == "parked" ? "parked" : ps.state == "primary" ? "primary-closed" : ps.state
             await report(.status(replica, ps))
         } catch {
             try? await closeAdmin()
@@ -509,7 +594,7 @@ actor ReplicaDatabase {
     }
 
     func postgresStatus() -> PostgresStatus {
-        var ps = lastStatus?.postgresStatus(port: spec.dbConfig.port) ?? PostgresStatus(state: state, port: spec.dbConfig.port)
+        var ps = lastStatus?.postgresStatus(port: settings.port) ?? PostgresStatus(state: state, port: settings.port)
         ps.state = state
         ps.error = lastError
         return ps
@@ -517,7 +602,8 @@ actor ReplicaDatabase {
 
     private func adminConnection() async throws -> PGConnection {
         if let a = admin { return a }
-        let c = try await PGConnection.connect(instance.adminConnectionOptions(port: spec.dbConfig.port, connectTimeoutSeconds: 2))
+        let port = instance.postmaster().flatMap { $0.isAlive ? $0.port : nil } ?? settings.port
+        let c = try await PGConnection.connect(instance.adminConnectionOptions(port: port, connectTimeoutSeconds: 2))
         admin = c
         return c
     }
@@ -538,22 +624,43 @@ actor ReplicaDatabase {
     }
 }
 
+/// A Bool behind a lock.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set(_ v: Bool) { lock.withLock { value = v } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// One piece of ordered work: a core action, or the node's own steps around it.
+enum Work: Equatable {
+    case core(DatabaseAction)
+    /// `.promote` while the core's record says the epoch is already open.
+    case promoteReasserting
+    /// After a lease fence: move the closed primary to closedPort.
+    case parkFenced
+    /// The core leads a new epoch with this parked copy as primary: back to the service port.
+    case unparkToLead
+}
+
 /// Ordered actions waiting for the executor. The core repeats a request until it is
 /// acknowledged, so the same action can arrive many times in a row: consecutive duplicates
 /// collapse into one.
 final class ActionQueue: @unchecked Sendable {
     private let lock = NSLock()
-    private var items: [DatabaseAction] = []
+    private var items: [Work] = []
     private let stream = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     var wakeups: AsyncStream<Void> { stream.stream }
 
-    func push(_ action: DatabaseAction) {
-        lock.withLock { if items.last != action { items.append(action) } }
+    func push(_ work: Work) {
+        lock.withLock { if items.last != work { items.append(work) } }
         stream.continuation.yield()
     }
 
-    func pop() -> DatabaseAction? { lock.withLock { items.isEmpty ? nil : items.removeFirst() } }
+    func pop() -> Work? { lock.withLock { items.isEmpty ? nil : items.removeFirst() } }
     var count: Int { lock.withLock { items.count } }
+    /// Whether a core action waits (the node's own steps never make a failing action give up).
+    var hasCoreWork: Bool { lock.withLock { items.contains { if case .core = $0 { true } else { false } } } }
     func finish() { stream.continuation.finish() }
 }
 

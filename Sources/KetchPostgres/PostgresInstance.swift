@@ -196,6 +196,17 @@ public struct PostgresInstance: Sendable {
         }
     }
 
+    /// Puts `standby.signal` in place or removes it: with it (and no `primary_conninfo`) the
+    /// copy starts in standby mode and writes no WAL; without it, it starts as a primary.
+    public func setStandbySignal(_ present: Bool) throws {
+        let path = inData("standby.signal")
+        if present {
+            try PostgresFiles.write("", to: path, owner: try tools.account())
+        } else if PostgresFiles.exists(path), unlink(path) != 0 {
+            throw PostgresFiles.failure("cannot remove \(path)")
+        }
+    }
+
     /// Rewrites the configuration and, if the server runs, reloads it: the way to change
     /// `synchronous_standby_names` or `primary_conninfo` without a restart.
     public func apply(_ settings: PostgresSettings, replication: ReplicationCredentials?) async throws {
