@@ -1,7 +1,7 @@
 /* The bench writer: inserts increasing ids into table w through one libpq connection string
  * (the multi-host string `ketchctl conninfo` prints), reconnecting at once whenever the
- * connection fails, and appends "id start end" (CLOCK_REALTIME seconds) to OUT for every insert
- * that is acknowledged. A commit that returns with Postgres's WARNING that its wait for the
+ * connection fails, and appends "id start end host" (CLOCK_REALTIME seconds) to OUT for every insert
+ * that is acknowledged, with the host that acknowledged it. A commit that returns with Postgres's WARNING that its wait for the
  * synchronous standby was cancelled is *not* acknowledged by the data quorum and is not recorded.
  * One persistent connection instead of one psql per insert keeps the measured gaps close to what
  * an application sees (psql's start-up alone costs tens of milliseconds here).
@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK && !warned;
         PQclear(res);
         if (ok) {
-            fprintf(out, "%lld %.6f %.6f\n", id, t0, t1);
+            fprintf(out, "%lld %.6f %.6f %s\n", id, t0, t1, PQhost(conn));
             fflush(out);
         }
         /* A failed insert may still have committed (the connection broke after the commit):

@@ -155,19 +155,24 @@ actor ReplicaDatabase {
         logger.notice("parked on closedPort \(spec.dbConfig.closedPort) (\(reason)): the service port \(spec.dbConfig.port) refuses connections until this copy is primary again or follows the new one")
     }
 
-    /// Leaves the parked state as the primary of the same timeline (the core holds, or is about
-    /// to lead with, this copy as primary): restarted on the service port, out of standby mode.
-    private func unparkAsPrimary() async throws {
+    /// Back on the service port, still in standby mode: the caller promotes it, so a copy
+    /// always leaves standby mode through a promotion (a new timeline), never by losing its
+    /// standby.signal — a copy that replayed another server's WAL must not continue that
+    /// server's timeline as if it were its own.
+    private func unpark() async throws {
         try await closeAdmin()
         try await instance.stop(mode: .immediate)
         settings = closedSettings(upstream: nil)
         try instance.writeConfiguration(settings, replication: replication)
-        try instance.setStandbySignal(false)
-        _ = try await instance.start()
-        state = "primary"
+        try instance.setStandbySignal(true)
         isParked.set(false)
-        logger.notice("unparked as primary on port \(spec.dbConfig.port)")
+        state = "standby"
+        _ = try await instance.start()
+        logger.notice("back on port \(spec.dbConfig.port) from closedPort")
     }
+
+    /// The port Postgres listens on now, from its postmaster.pid (nil when it is not running).
+    private var listeningPort: Int? { instance.postmaster().flatMap { $0.isAlive ? $0.port : nil } }
 
     // MARK: Actions
 
@@ -218,7 +223,7 @@ actor ReplicaDatabase {
         case .unparkToLead:
             guard !stopped, parked, state == "parked" else { return }
             isParked.set(false)
-            do { try await unparkAsPrimary() } catch { fail(error, doing: "unpark") }
+            do { try await promote() } catch { fail(error, doing: "unpark") }
         case .parkFenced:
             guard !stopped, state == "fenced", !isOpen, following == nil else { return }
             do { try await park(reason: "lease lost") } catch { fail(error, doing: "park") }
@@ -340,12 +345,13 @@ actor ReplicaDatabase {
         if isOpen { try await close(reason: "following \(primary.short)") }
         let upstream = UpstreamServer(host: host, port: spec.dbConfig.port)
         let running = instance.postmaster()?.isAlive == true
+        let onServicePort = listeningPort == spec.dbConfig.port
         var wasPrimary = !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal")
         if running, let c = try? await adminConnection(), let recovering = try? await c.isInRecovery() { wasPrimary = !recovering }
         settings = closedSettings(upstream: upstream)
         let logStart = instance.logEnd
         var startFailure: Error?
-        if running && !wasPrimary && !parked {
+        if running && !wasPrimary && onServicePort {
             try await apply()
         } else {
             if running {
@@ -376,11 +382,20 @@ actor ReplicaDatabase {
             logger.warning("pg_rewind failed, re-cloning: \(error)")
             return try await clone(from: primary)
         }
-        _ = try await instance.start()
+        try await startStandby()
         following = primary
         state = "standby"
         lastError = nil
         await report(.following(replica, primary: primary))
+    }
+
+    /// Starts a standby, but does not wait for it to become consistent beyond a few seconds: a
+    /// copy rewound from a primary that died meanwhile needs WAL that only the next primary
+    /// can send, and the core's next follow (a reload of `primary_conninfo`) is what brings it.
+    private func startStandby() async throws {
+        do { _ = try await instance.start(timeout: .seconds(5)) } catch let error as PostgresError where error.code == .timedOut {
+            logger.notice("standby not consistent yet (waiting for WAL from its upstream); going on: \(error.message)")
+        }
     }
 
     /// How long a re-pointed copy may take to stream before it is rewound; Postgres's own
@@ -414,7 +429,7 @@ actor ReplicaDatabase {
     }
 
     private func promote() async throws {
-        if parked { try await unparkAsPrimary() }
+        if parked || (listeningPort.map { $0 != spec.dbConfig.port } ?? false) { try await unpark() }
         settings = closedSettings(upstream: nil)
         settings.synchronousStandbys = .holdWrites
         try instance.writeConfiguration(settings, replication: replication)
@@ -436,7 +451,7 @@ actor ReplicaDatabase {
         guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
         var recovering: Bool?
         if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
-        if following != nil || instance.postmaster()?.isAlive != true || recovering != false {
+        if following != nil || instance.postmaster()?.isAlive != true || recovering != false || listeningPort != spec.dbConfig.port {
             // A primary that stood down for a switchover that never happened follows its target
             // as a standby; the core opens only with the lease of an epoch this server leads.
             try await promote()
@@ -602,7 +617,7 @@ actor ReplicaDatabase {
 
     private func adminConnection() async throws -> PGConnection {
         if let a = admin { return a }
-        let port = instance.postmaster().flatMap { $0.isAlive ? $0.port : nil } ?? settings.port
+        let port = listeningPort ?? settings.port
         let c = try await PGConnection.connect(instance.adminConnectionOptions(port: port, connectTimeoutSeconds: 2))
         admin = c
         return c
