@@ -55,11 +55,33 @@ bench_conninfo() {
 }
 bench_sql() { PGPASSWORD=$BENCH_PASSWORD timeout 5 psql "$(bench_conninfo)" -X -qAt -v ON_ERROR_STOP=1 -c "$1" 2>/dev/null; }
 
-# Index of the server whose Postgres is the open primary.
+# Index of the server whose Postgres is the open primary (waits up to 10 s: a copy reports its
+# state at its next status poll).
 bench_primary() {
   local i
-  for i in 0 1 2 3; do
-    bench_ctl "$i" get dbmgr -o json 2>/dev/null | grep -q '"primary-open"\|"open"' && { echo "$i"; return 0; }
+  for _ in $(seq 50); do
+    for i in 0 1 2 3; do
+      bench_ctl "$i" get dbmgr -o json 2>/dev/null | grep -q '"primary-open"\|"open"' && { echo "$i"; return 0; }
+    done
+    sleep 0.2
   done
   return 1
+}
+
+# The C writer (bench/writer.c): one persistent libpq connection through the multi-host string,
+# reconnecting at once on failure; appends "id start end" per acknowledged insert.
+bench_writer_build() {
+  local out=$BENCH_DIR/writer
+  ${CC:-cc} -O2 -Wall $(pkg-config --cflags libpq) "$(dirname "${BASH_SOURCE[0]}")/writer.c" $(pkg-config --libs libpq) -o "$out" >&2
+}
+# Starts the writer on CONNINFO appending to FILE; its PID joins BENCH_CHILDREN.
+bench_writer_start() {
+  PGPASSWORD=$BENCH_PASSWORD "$BENCH_DIR/writer" "$1" "$2" "$BENCH_DIR/stop" &
+  BENCH_CHILDREN+=("$!")
+}
+# Acknowledged ids missing from the table.
+bench_lost() {
+  cut -d' ' -f1 "$1" > "$BENCH_DIR/acked.ids"
+  bench_sql "SELECT id FROM w" > "$BENCH_DIR/stored.ids"
+  awk 'NR==FNR { stored[$1] = 1; next } !($1 in stored)' "$BENCH_DIR/stored.ids" "$BENCH_DIR/acked.ids" | wc -l
 }

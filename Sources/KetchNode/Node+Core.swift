@@ -49,7 +49,14 @@ extension Node {
             transport.send(PeerEnvelope(from: identity.serverID, message: .ketch(message)), to: endpoint)
         }
         for command in out.database {
-            database(for: command.replica)?.performSoon(command.action)
+            database(for: command.replica)?.performSoon(command.action, epochOpen: core.replicaRecords[command.replica]?.epochOpen ?? false)
+        }
+        // A parked copy returns to the service port once this server leads a new epoch past
+        // Step 4 (the prior epoch is closed): its standbys must stream from it for Step 5.
+        for (id, db) in databases where db.isParked.isSet {
+            guard let r = core.replicaRecords[id], r.primary == identity.serverID, !r.epochOpen else { continue }
+            let prior = core.status(now: event.now).first { $0.replica == id }?.priorEpoch
+            if prior == nil || prior?.state == .closed { db.leadingNewEpoch() }
         }
         for note in out.notes {
             var meta: Logger.Metadata = [:]

@@ -32,6 +32,26 @@ extension Node {
         return notFound(name)
     }
 
+    /// Forwards to the live member that reports itself as the open primary of `name`, if any.
+    private func forwardToServingPrimary(of name: String, _ request: ControlRequest, progress: @escaping @Sendable (String) async -> Void) async -> ControlReply? {
+        for m in membership.others where m.record.health == .alive {
+            guard let client = try? await APIClient.connect(to: m.record.apiEndpoint, secret: secret, timeout: .seconds(1)) else { continue }
+            defer { Task { await client.close() } }
+            guard case .resources(let list)? = try? await client.request(.get(kind: .replica, id: name), timeout: .seconds(2)),
+                  let attrs = list.data.first?.attributes, attrs["role"] == .string("primary"),
+                  attrs["epochState"] == .string("open") else { continue }
+            await progress("forwarding to the primary \(m.record.name)")
+            do {
+                return try await client.request(request, timeout: .seconds(Int(Self.failoverTimeoutSeconds) + 5)) { line in
+                    Task { await progress(line) }
+                }
+            } catch {
+                return .error(ErrorReply(code: "forward-failed", message: "could not reach the primary \(m.record.name) at \(m.record.apiEndpoint): \(error)"))
+            }
+        }
+        return nil
+    }
+
     private func notFound(_ name: String) -> ControlReply {
         .error(ErrorReply(code: "not-found", message: "no database named '\(name)' on \(config.name); list them with 'ketchctl get replica'"))
     }
@@ -99,6 +119,8 @@ extension Node {
         if oldPrimary != identity.serverID || !core.isServing(id) {
             guard let primary = core.status(now: MonotonicClock.now()).first(where: { $0.replica == id })?.primary,
                   primary != identity.serverID, let endpoint = membership.members[primary]?.record.apiEndpoint else {
+                // This copy's record may be stale (e.g. this server left the group): ask the others.
+                if let reply = await forwardToServingPrimary(of: name, .failover(name: name, to: to), progress: progress) { return reply }
                 return .error(ErrorReply(code: "no-primary", message: "database '\(name)' has no serving primary right now; wait for it to open and try again"))
             }
             await progress("forwarding to the primary \(self.name(of: primary))")
@@ -112,7 +134,17 @@ extension Node {
                 return .error(ErrorReply(code: "forward-failed", message: "could not reach the primary \(self.name(of: primary)) at \(endpoint): \(error)"))
             }
         }
+        // The member the core will hand over to (the one named, else the first healthy data-quorum
+        // member): this copy follows it right after the fence, without pg_rewind.
+        let healthy = membershipView
+        let handOverTo = target ?? record.epoch.dataQuorum.first { $0 != identity.serverID && healthy[$0] == true }
+        let db = database(for: id)
+        await db?.prepareHandOver(to: handOverTo)
         step(.command(.switchover(id, to: target), now: MonotonicClock.now()))
+        if core.isServing(id) {
+            await db?.prepareHandOver(to: nil)
+            return .error(ErrorReply(code: "switchover-refused", message: "the switchover of \(name) was refused (see the node log); is the target an in-sync, healthy member of the data quorum?"))
+        }
         await progress("switchover of \(name) started from epoch \(startEpoch.short)")
         let deadline = Date().addingTimeInterval(Self.failoverTimeoutSeconds)
         var lastSaid = ""

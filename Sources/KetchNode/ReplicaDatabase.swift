@@ -46,10 +46,24 @@ actor ReplicaDatabase {
     private var following: ServerID?
     private var isOpen = false
     private var stopped = false
+    /// Set by the node just before this primary hands over in a planned switchover: the fence
+    /// that follows also stops Postgres, so its shutdown checkpoint reaches the target while the
+    /// target still streams from here, and this copy can then follow it without pg_rewind.
+    private var handOverTarget: ServerID?
+    /// The synchronous standbys the core named; applied at Step 9. Until then commits stay held,
+    /// so not even a session that overrides `default_transaction_read_only` is acknowledged
+    /// before the epoch opens.
+    private var namedStandbys: [ServerID] = []
+    private var reportedCaughtUp = false
 
     /// Slack between the core's lease end and the watchdog's kill, for the kill itself.
     static let watchdogMargin = Span.milliseconds(50)
     static let pollPeriodNanoseconds: UInt64 = 500_000_000
+    /// A promoted primary whose epoch is not open yet waits for its standbys to catch up
+    /// (Step 5), which the core learns from this poll: look often then, so the poll does not
+    /// add half a second to every failover. Serving primaries and standbys are polled slowly.
+    static let transitionPollPeriodNanoseconds: UInt64 = 50_000_000
+    private var pollPeriodNanoseconds: UInt64 { state == "primary" ? Self.transitionPollPeriodNanoseconds : Self.pollPeriodNanoseconds }
 
     init(replica: ReplicaID, spec: ReplicaSpec, me: ServerID, listenAddress: String, ketchDataDirectory: String,
          tools: PostgresTools, replication: ReplicationCredentials, logger: Logger,
@@ -72,13 +86,22 @@ actor ReplicaDatabase {
         self.urgent = AsyncStream.makeStream(of: DatabaseAction.self)
     }
 
-    /// Hands an action over without waiting; order is kept per stream.
-    nonisolated func performSoon(_ action: DatabaseAction) {
+    /// Hands an action over without waiting; order is kept per stream. `epochOpen`: the core's
+    /// record says the epoch is already open (a restarted primary re-asserting it), so a
+    /// `.promote` of a parked copy can wait for the lease (see `promote`).
+    nonisolated func performSoon(_ action: DatabaseAction, epochOpen: Bool = false) {
         switch action {
         case .fence, .extendLease: urgent.continuation.yield(action)
+        case .promote where epochOpen: ordered.push(.promoteReasserting)
         default:
-            ordered.push(action)
+            ordered.push(.core(action))
         }
+    }
+
+    /// The node calls this when the core leads a new (not yet open) epoch with this server as
+    /// primary: a parked copy must be on the service port for its standbys to stream from it.
+    nonisolated func leadingNewEpoch() {
+        if isParked.isSet { ordered.push(.unparkToLead) }
     }
 
     private static let closedExtra = ["default_transaction_read_only": "on", "hot_standby": "on", "wal_log_hints": "on"]
@@ -93,9 +116,63 @@ actor ReplicaDatabase {
         state = wasStandby ? "standby" : "primary"
         do {
             try await close(reason: "node restart")
-            if instance.postmaster()?.isAlive != true { _ = try await instance.start() }
+            if wasStandby {
+                if instance.postmaster()?.isAlive != true { _ = try await instance.start() }
+            } else {
+                // It may have been superseded while this node was away: park it until the core
+                // knows (it must not be promoted or opened before that).
+                try await park(reason: "node restart")
+            }
         } catch { fail(error, doing: "resume") }
     }
+
+    /// Whether this copy is parked: an ex-primary whose role is not settled, kept in standby
+    /// mode (it writes no WAL, so it can still follow a new primary without pg_rewind when it
+    /// had sent everything) with no upstream, on `closedPort` (refused on the service port).
+    private var parked: Bool { settings.port == spec.dbConfig.closedPort }
+    /// `parked`, readable by the node without waiting on this actor.
+    nonisolated let isParked = LockedFlag()
+
+    /// Parks an ex-primary (see `parked`). Killed at once rather than shut down: a shutdown
+    /// checkpoint is WAL a new primary would not have. Off the failover path: the new primary
+    /// never waits for this.
+    private func park(reason: String) async throws {
+        guard hasData else { return }
+        let wasRunning = instance.postmaster()?.isAlive == true
+        if wasRunning {
+            try await closeAdmin()
+            try await instance.stop(mode: .immediate)
+        }
+        isOpen = false
+        following = nil
+        settings = closedSettings(upstream: nil, port: spec.dbConfig.closedPort)
+        try instance.writeConfiguration(settings, replication: replication)
+        try instance.setStandbySignal(true)
+        try leaseGuard.closed()
+        state = "parked"
+        isParked.set(true)
+        _ = try await instance.start()
+        logger.notice("parked on closedPort \(spec.dbConfig.closedPort) (\(reason)): the service port \(spec.dbConfig.port) refuses connections until this copy is primary again or follows the new one")
+    }
+
+    /// Back on the service port, still in standby mode: the caller promotes it, so a copy
+    /// always leaves standby mode through a promotion (a new timeline), never by losing its
+    /// standby.signal — a copy that replayed another server's WAL must not continue that
+    /// server's timeline as if it were its own.
+    private func unpark() async throws {
+        try await closeAdmin()
+        try await instance.stop(mode: .immediate)
+        settings = closedSettings(upstream: nil)
+        try instance.writeConfiguration(settings, replication: replication)
+        try instance.setStandbySignal(true)
+        isParked.set(false)
+        state = "standby"
+        _ = try await instance.start()
+        logger.notice("back on port \(spec.dbConfig.port) from closedPort")
+    }
+
+    /// The port Postgres listens on now, from its postmaster.pid (nil when it is not running).
+    private var listeningPort: Int? { instance.postmaster().flatMap { $0.isAlive ? $0.port : nil } }
 
     // MARK: Actions
 
@@ -105,9 +182,9 @@ actor ReplicaDatabase {
         workers.append(Task { [weak self] in
             if resuming { await self?.resume() }
             for await _ in ordered.wakeups {
-                while let action = ordered.pop() {
+                while let work = ordered.pop() {
                     guard let self else { return }
-                    await self.runLogged(action)
+                    await self.runOrdered(work)
                 }
             }
         })
@@ -123,11 +200,33 @@ actor ReplicaDatabase {
         switch action {
         case .fence:
             await fenceNow()
+            // A primary that lost its lease moves to closedPort, off the failover path.
+            if state == "fenced" { ordered.push(.parkFenced) }
         case .extendLease(let until):
             guard isOpen else { return }
             do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch { fail(error, doing: "extend lease") }
         default:
             await runLogged(action)
+        }
+    }
+
+    private func runOrdered(_ work: Work) async {
+        switch work {
+        case .core(let action): await runLogged(action)
+        case .promoteReasserting:
+            guard !stopped else { return }
+            if parked {
+                logger.info("database: promote deferred: a parked copy re-asserting an open epoch waits for its lease")
+                return
+            }
+            await runLogged(.promote)
+        case .unparkToLead:
+            guard !stopped, parked, state == "parked" else { return }
+            isParked.set(false)
+            do { try await promote() } catch { fail(error, doing: "unpark") }
+        case .parkFenced:
+            guard !stopped, state == "fenced", !isOpen, following == nil else { return }
+            do { try await park(reason: "lease lost") } catch { fail(error, doing: "park") }
         }
     }
 
@@ -145,7 +244,9 @@ actor ReplicaDatabase {
         while true {
             do { try await run(action); return } catch {
                 attempt += 1
-                if ordered.count > 0 {
+                // A clone or follow that keeps failing gives way to what the core asked next; any
+                // other failure is reported even when more work waits behind it.
+                if retries > 0, ordered.hasCoreWork {
                     logger.notice("database: \(action) abandoned for a newer action after: \(error)")
                     return
                 }
@@ -165,8 +266,12 @@ actor ReplicaDatabase {
         case .follow(let primary): try await follow(primary)
         case .promote: try await promote()
         case .setSynchronousStandbys(let ids):
-            settings.synchronousStandbys = ids.isEmpty ? .none : .all(ids.map(\.rawValue))
-            try await instance.apply(settings, replication: replication)
+            namedStandbys = ids
+            // Open: the data quorum changed under a serving primary; apply at once. Closed: kept
+            // for Step 9 (commits stay held; the standbys' catch-up is read from their flush LSNs).
+            guard isOpen else { return }
+            settings.synchronousStandbys = Self.synchronous(ids)
+            try await apply()
             await nudge()
         case .openToClients(let until): try await open(until: until)
         case .stop: try await stop()
@@ -213,6 +318,7 @@ actor ReplicaDatabase {
             try FileManager.default.removeItem(atPath: instance.dataDirectory)
         }
         settings = closedSettings(upstream: UpstreamServer(host: host, port: spec.dbConfig.port))
+        isParked.set(false)
         try await instance.baseBackup(from: UpstreamServer(host: host, port: spec.dbConfig.port), replication: replication, settings: settings)
         _ = try await instance.start()
         following = source
@@ -221,8 +327,13 @@ actor ReplicaDatabase {
         await report(.following(replica, primary: source))
     }
 
-    /// Streams from `primary`: re-point a standby by reload; rewind a copy that was a primary or
-    /// that cannot follow; re-clone (old copy set aside) when rewinding fails.
+    /// Streams from `primary`. A standby is re-pointed by a reload. A copy that was a primary is
+    /// first tried as a standby as it is — killed at once if it still runs, so it writes no
+    /// further WAL (a shutdown checkpoint would itself put it past the new timeline's fork
+    /// point) — which works whenever the new primary already had all of its WAL (a planned
+    /// switchover, or a crash before anything unsent was written). Only when Postgres says it
+    /// cannot follow is it rewound with pg_rewind, and re-cloned (old copy set aside) when that
+    /// fails.
     private func follow(_ primary: ServerID) async throws {
         guard let host = await address(primary) else { throw NodeError("unknown-server", "no address known for server \(primary.short)") }
         guard hasData else { return try await clone(from: primary) }
@@ -231,22 +342,37 @@ actor ReplicaDatabase {
             return
         }
         try requireReachable(host, primary)
+        if isOpen { try await close(reason: "following \(primary.short)") }
         let upstream = UpstreamServer(host: host, port: spec.dbConfig.port)
         let running = instance.postmaster()?.isAlive == true
+        let onServicePort = listeningPort == spec.dbConfig.port
         var wasPrimary = !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal")
         if running, let c = try? await adminConnection(), let recovering = try? await c.isInRecovery() { wasPrimary = !recovering }
         settings = closedSettings(upstream: upstream)
-        if !wasPrimary && running {
-            try await instance.apply(settings, replication: replication)
-            if await streams(from: host, within: 5) {
-                following = primary
-                state = "standby"
-                lastError = nil
-                await report(.following(replica, primary: primary))
-                return
+        let logStart = instance.logEnd
+        var startFailure: Error?
+        if running && !wasPrimary && onServicePort {
+            try await apply()
+        } else {
+            if running {
+                try await closeAdmin()
+                try await instance.stop(mode: .immediate)
             }
-            logger.notice("standby does not stream from the new primary; rewinding", metadata: ["primary": .string(host)])
+            state = "rejoining"
+            try instance.writeConfiguration(settings, replication: replication)
+            do { _ = try await instance.start() } catch { startFailure = error }
         }
+        isParked.set(parked)
+        if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart) {
+            following = primary
+            state = "standby"
+            lastError = nil
+            logger.notice("streaming from \(host)\(wasPrimary ? " without pg_rewind" : "")")
+            await report(.following(replica, primary: primary))
+            return
+        }
+        let reason = startFailure.map { "\($0)" } ?? instance.cannotFollowLine(since: logStart) ?? "not streaming after \(Int(Self.followSeconds)) s"
+        logger.notice("cannot follow \(host) as it is (\(reason)); rewinding", metadata: ["primary": .string(host)])
         state = "rewinding"
         try await closeAdmin()
         try await instance.stop(mode: .fast)
@@ -256,12 +382,25 @@ actor ReplicaDatabase {
             logger.warning("pg_rewind failed, re-cloning: \(error)")
             return try await clone(from: primary)
         }
-        _ = try await instance.start()
+        try await startStandby()
         following = primary
         state = "standby"
         lastError = nil
         await report(.following(replica, primary: primary))
     }
+
+    /// Starts a standby, but does not wait for it to become consistent beyond a few seconds: a
+    /// copy rewound from a primary that died meanwhile needs WAL that only the next primary
+    /// can send, and the core's next follow (a reload of `primary_conninfo`) is what brings it.
+    private func startStandby() async throws {
+        do { _ = try await instance.start(timeout: .seconds(5)) } catch let error as PostgresError where error.code == .timedOut {
+            logger.notice("standby not consistent yet (waiting for WAL from its upstream); going on: \(error.message)")
+        }
+    }
+
+    /// How long a re-pointed copy may take to stream before it is rewound; Postgres's own
+    /// "cannot follow" line ends the wait at once.
+    static let followSeconds = 10.0
 
     private func requireReachable(_ host: String, _ server: ServerID) throws {
         guard acceptsConnections(host: host, port: spec.dbConfig.port) else {
@@ -276,19 +415,21 @@ actor ReplicaDatabase {
         _ = try? await c.nudgeStandbys()
     }
 
-    private func streams(from host: String, within seconds: Double) async -> Bool {
+    private func streams(from host: String, within seconds: Double, logFrom: UInt64? = nil) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
             if let c = try? await adminConnection(),
                let v = try? await c.value("SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'"), v == host {
                 return true
             }
-            if seconds > 0 { try? await Task.sleep(nanoseconds: 100_000_000) }
+            if let logFrom, instance.cannotFollowLine(since: logFrom) != nil { return false }
+            if seconds > 0 { try? await Task.sleep(nanoseconds: 50_000_000) }
         } while Date() < deadline
         return false
     }
 
     private func promote() async throws {
+        if parked || (listeningPort.map { $0 != spec.dbConfig.port } ?? false) { try await unpark() }
         settings = closedSettings(upstream: nil)
         settings.synchronousStandbys = .holdWrites
         try instance.writeConfiguration(settings, replication: replication)
@@ -296,7 +437,8 @@ actor ReplicaDatabase {
         let c = try await adminConnection()
         if try await c.isInRecovery() {
             try await c.reloadConfiguration()
-            try await instance.promote()
+            // pg_promote() over the open admin connection: no runuser + pg_ctl to spawn.
+            try await c.promote()
         }
         following = nil
         state = "primary"
@@ -307,9 +449,17 @@ actor ReplicaDatabase {
     /// Step 9 on this server: the watchdog learns the deadline first, then clients are let in.
     private func open(until: Instant) async throws {
         guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
+        var recovering: Bool?
+        if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
+        if following != nil || instance.postmaster()?.isAlive != true || recovering != false || listeningPort != spec.dbConfig.port {
+            // A primary that stood down for a switchover that never happened follows its target
+            // as a standby; the core opens only with the lease of an epoch this server leads.
+            try await promote()
+        }
         try leaseGuard.open(until: until - Self.watchdogMargin)
         settings.extra["default_transaction_read_only"] = "off"
-        try await instance.apply(settings, replication: replication)
+        settings.synchronousStandbys = Self.synchronous(namedStandbys)
+        try await apply()
         await nudge()
         isOpen = true
         state = "open"
@@ -325,6 +475,35 @@ actor ReplicaDatabase {
             await report(.fenced(replica))
         } catch { fail(error, doing: "fence") }
         state = "fenced"
+        if let target = handOverTarget {
+            handOverTarget = nil
+            await stopForHandOver(to: target)
+        }
+    }
+
+    /// Called by the node just before it asks the core for a planned switchover to `target`
+    /// (nil: it was refused, forget it). A checkpoint now, while still serving, keeps the
+    /// shutdown checkpoint of the hand-over short.
+    func prepareHandOver(to target: ServerID?) async {
+        handOverTarget = target
+        guard target != nil, isOpen, let c = try? await adminConnection() else { return }
+        do { try await c.query("CHECKPOINT") } catch { logger.notice("checkpoint before the switchover failed: \(error)") }
+    }
+
+    /// The closed primary stops with a clean (fast) shutdown: Postgres sends the shutdown
+    /// checkpoint to every connected standby before it exits, so the target, which is promoted
+    /// only after this primary's lease is gone, has every WAL record this copy has. This copy is
+    /// then started as a standby of the target (cascading until the target is promoted, then on
+    /// its new timeline) — no pg_rewind, and it is already streaming when the new epoch needs it.
+    private func stopForHandOver(to target: ServerID) async {
+        do {
+            try await closeAdmin()
+            try await instance.stop(mode: .fast)
+            logger.notice("stopped for the switchover to \(target.short); following it next")
+        } catch {
+            logger.warning("stopping for the switchover failed; this copy will be rewound when it follows: \(error)")
+        }
+        ordered.push(.core(.follow(primary: target)))
     }
 
     /// Closed to clients: read-only for new transactions, commits held, sessions ended.
@@ -333,7 +512,7 @@ actor ReplicaDatabase {
         settings.extra["default_transaction_read_only"] = "on"
         if !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal") { settings.synchronousStandbys = .holdWrites }
         if instance.postmaster()?.isAlive == true {
-            try await instance.apply(settings, replication: replication)
+            try await apply()
             if let c = try? await adminConnection() { _ = try? await c.terminateClientSessions() }
         } else {
             try instance.writeConfiguration(settings, replication: replication)
@@ -369,8 +548,23 @@ actor ReplicaDatabase {
         leaseGuard.stopWatchdog()
     }
 
-    private func closedSettings(upstream: UpstreamServer?) -> PostgresSettings {
-        PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
+    /// Rewrites the configuration and reloads it with `pg_reload_conf()` over the admin
+    /// connection (no runuser + pg_ctl to spawn on the failover path); `pg_ctl reload` when
+    /// there is no connection.
+    private func apply() async throws {
+        try instance.writeConfiguration(settings, replication: replication)
+        guard instance.postmaster()?.isAlive == true else { return }
+        if let c = try? await adminConnection(), (try? await c.reloadConfiguration()) != nil { return }
+        try? await closeAdmin()
+        try await instance.reload()
+    }
+
+    private static func synchronous(_ ids: [ServerID]) -> SynchronousStandbys {
+        ids.isEmpty ? .none : .all(ids.map(\.rawValue))
+    }
+
+    private func closedSettings(upstream: UpstreamServer?, port: Int? = nil) -> PostgresSettings {
+        PostgresSettings(listenAddresses: [listenAddress], port: port ?? spec.dbConfig.port, applicationName: me.rawValue,
                          synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream, extra: Self.closedExtra)
     }
 
@@ -383,10 +577,16 @@ actor ReplicaDatabase {
         guard pollTask == nil else { return }
         pollTask = Task { [weak self] in
             while !Task.isCancelled {
-                await self?.poll()
-                try? await Task.sleep(nanoseconds: ReplicaDatabase.pollPeriodNanoseconds)
+                guard let period = await self?.pollOnce() else { return }
+                try? await Task.sleep(nanoseconds: period)
             }
         }
+    }
+
+    /// One status poll; returns how long to wait before the next.
+    private func pollOnce() async -> UInt64 {
+        await poll()
+        return pollPeriodNanoseconds
     }
 
     private func poll() async {
@@ -399,9 +599,14 @@ actor ReplicaDatabase {
                 let caughtUp = s.standbys.filter { $0.state == "streaming" && ($0.syncState == "sync" || $0.syncState == "quorum" || ($0.flushLSN ?? .init(0)) >= (s.currentLSN ?? .init(UInt64.max))) }
                     .map { ServerID($0.applicationName) }
                 await report(.replication(replica, caughtUp: caughtUp.sorted()))
+            } else if reportedCaughtUp {
+                // A copy that was primary before keeps its last report in the core; once it is a
+                // standby that list is stale and must not count for its next term as primary.
+                await report(.replication(replica, caughtUp: []))
             }
-            var ps = s.postgresStatus(port: spec.dbConfig.port)
-            ps.state = state == "open" ? "primary-open" : ps.state == "primary" ? "primary-closed" : ps.state
+            reportedCaughtUp = s.role == .primary
+            var ps = s.postgresStatus(port: settings.port)
+            ps.state = state == "open" ? "primary-open" : state == "parked" ? "parked" : ps.state == "primary" ? "primary-closed" : ps.state
             await report(.status(replica, ps))
         } catch {
             try? await closeAdmin()
@@ -409,7 +614,7 @@ actor ReplicaDatabase {
     }
 
     func postgresStatus() -> PostgresStatus {
-        var ps = lastStatus?.postgresStatus(port: spec.dbConfig.port) ?? PostgresStatus(state: state, port: spec.dbConfig.port)
+        var ps = lastStatus?.postgresStatus(port: settings.port) ?? PostgresStatus(state: state, port: settings.port)
         ps.state = state
         ps.error = lastError
         return ps
@@ -417,7 +622,8 @@ actor ReplicaDatabase {
 
     private func adminConnection() async throws -> PGConnection {
         if let a = admin { return a }
-        let c = try await PGConnection.connect(instance.adminConnectionOptions(port: spec.dbConfig.port, connectTimeoutSeconds: 2))
+        let port = listeningPort ?? settings.port
+        let c = try await PGConnection.connect(instance.adminConnectionOptions(port: port, connectTimeoutSeconds: 2))
         admin = c
         return c
     }
@@ -438,22 +644,43 @@ actor ReplicaDatabase {
     }
 }
 
+/// A Bool behind a lock.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set(_ v: Bool) { lock.withLock { value = v } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// One piece of ordered work: a core action, or the node's own steps around it.
+enum Work: Equatable {
+    case core(DatabaseAction)
+    /// `.promote` while the core's record says the epoch is already open.
+    case promoteReasserting
+    /// After a lease fence: move the closed primary to closedPort.
+    case parkFenced
+    /// The core leads a new epoch with this parked copy as primary: back to the service port.
+    case unparkToLead
+}
+
 /// Ordered actions waiting for the executor. The core repeats a request until it is
 /// acknowledged, so the same action can arrive many times in a row: consecutive duplicates
 /// collapse into one.
 final class ActionQueue: @unchecked Sendable {
     private let lock = NSLock()
-    private var items: [DatabaseAction] = []
+    private var items: [Work] = []
     private let stream = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     var wakeups: AsyncStream<Void> { stream.stream }
 
-    func push(_ action: DatabaseAction) {
-        lock.withLock { if items.last != action { items.append(action) } }
+    func push(_ work: Work) {
+        lock.withLock { if items.last != work { items.append(work) } }
         stream.continuation.yield()
     }
 
-    func pop() -> DatabaseAction? { lock.withLock { items.isEmpty ? nil : items.removeFirst() } }
+    func pop() -> Work? { lock.withLock { items.isEmpty ? nil : items.removeFirst() } }
     var count: Int { lock.withLock { items.count } }
+    /// Whether a core action waits (the node's own steps never make a failing action give up).
+    var hasCoreWork: Bool { lock.withLock { items.contains { if case .core = $0 { true } else { false } } } }
     func finish() { stream.continuation.finish() }
 }
 

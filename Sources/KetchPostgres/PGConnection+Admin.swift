@@ -1,3 +1,5 @@
+import Foundation
+
 extension PGConnection {
     /// Creates a login role with a SCRAM password, or updates the password of an existing one.
     /// Only the verifier is sent: the password never reaches the server or its logs.
@@ -48,11 +50,19 @@ extension PGConnection {
         return recovering
     }
 
-    /// Ends recovery with `pg_promote(wait => true)`; returns once the server accepts writes.
+    /// Ends recovery with `pg_promote()`; returns once the server accepts writes. Postgres's own
+    /// wait looks every 100 ms; the end of recovery itself takes a few milliseconds, so this
+    /// asks without waiting and then looks every 5 ms (a failover waits for this).
     public func promote(waitSeconds: Int = 60) throws {
-        let done = try value("SELECT pg_promote(true, $1)", [String(waitSeconds)])
-        guard done == "t" else {
-            throw PostgresError(code: .promoteFailed, message: "pg_promote() on \(options) did not finish within \(waitSeconds) s")
+        guard try value("SELECT pg_promote(false)") == "t" else {
+            throw PostgresError(code: .promoteFailed, message: "pg_promote() on \(options) was refused (is the server a standby?)")
+        }
+        let deadline = Date().addingTimeInterval(Double(waitSeconds))
+        while try isInRecovery() {
+            guard Date() < deadline else {
+                throw PostgresError(code: .promoteFailed, message: "pg_promote() on \(options) did not finish within \(waitSeconds) s")
+            }
+            usleep(5_000)
         }
     }
 

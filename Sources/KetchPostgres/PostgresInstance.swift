@@ -196,6 +196,17 @@ public struct PostgresInstance: Sendable {
         }
     }
 
+    /// Puts `standby.signal` in place or removes it: with it (and no `primary_conninfo`) the
+    /// copy starts in standby mode and writes no WAL; without it, it starts as a primary.
+    public func setStandbySignal(_ present: Bool) throws {
+        let path = inData("standby.signal")
+        if present {
+            try PostgresFiles.write("", to: path, owner: try tools.account())
+        } else if PostgresFiles.exists(path), unlink(path) != 0 {
+            throw PostgresFiles.failure("cannot remove \(path)")
+        }
+    }
+
     /// Rewrites the configuration and, if the server runs, reloads it: the way to change
     /// `synchronous_standby_names` or `primary_conninfo` without a restart.
     public func apply(_ settings: PostgresSettings, replication: ReplicationCredentials?) async throws {
@@ -267,6 +278,20 @@ public struct PostgresInstance: Sendable {
             let line = output.errorLine ?? PostgresLog.errorLine(in: PostgresLog.read(logFile, from: logOffset))
             throw PostgresError(code: .promoteFailed, message: "promotion of replica \(replica) failed: \(line ?? "exit status \(output.status)")", postgresLine: line, detail: output.tail)
         }
+    }
+
+    /// Where the server log ends now: pass it to `cannotFollowLine(since:)`.
+    public var logEnd: UInt64 { PostgresLog.size(of: logFile) }
+
+    /// The line logged since `offset` that says this standby cannot follow its upstream onto the
+    /// upstream's timeline — its own WAL went past the point where that timeline forked off, so
+    /// only pg_rewind (or a new clone) can make it a standby of that server — or nil.
+    public func cannotFollowLine(since offset: UInt64) -> String? {
+        let markers = ["is not in this server's history", "forked off current database system timeline",
+                       "is not a child of this server's history", "requested timeline"]
+        return PostgresLog.read(logFile, from: offset).split(separator: "\n")
+            .first { line in markers.contains { line.contains($0) } }
+            .map { PostgresLog.stripPrefix(String($0)) }
     }
 
     /// What `postmaster.pid` says, or nil when there is no such file.

@@ -79,7 +79,7 @@ extension StartVerb {
             try inputs.fillFromEnvironment(ProcessInfo.processInfo.environment)
             let config = try NodeConfig.resolve(inputs)
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = NodeLogHandler(label: label)
                 handler.logLevel = config.logLevel
                 return handler
             }
