@@ -11,7 +11,7 @@ public enum WireTargets {
 
     /// Every error a decoder returns travels back to a client as one line: it must be one short
     /// line with a code, whatever the input (a 1 MiB line must not be echoed back).
-    static func checkError(_ e: WireError) -> FuzzFinding? {
+    public static func checkError(_ e: WireError) -> FuzzFinding? {
         if e.code.rawValue.isEmpty { return FuzzFinding("error-code", "empty code for \(e.message.prefix(80))") }
         if e.message.isEmpty { return FuzzFinding("error-message", "empty message for code \(e.code)") }
         if e.message.contains("\n") || e.message.contains("\r") {
