@@ -11,7 +11,7 @@ import Testing
 @Suite struct FuzzTargetTests {
     static let inputs = ProcessInfo.processInfo.environment["KETCH_FUZZ_INPUTS"].flatMap { Int($0) } ?? 400
 
-    static var targets: [FuzzTarget] { WireTargets.all + [SpecTarget.target] }
+    static var targets: [FuzzTarget] { WireTargets.all + [SpecTarget.target, TUISpecTarget.target] }
 
     @Test func everySeedIsValidOnItsPort() throws {
         for line in WireSeeds.envelopes { #expect(throws: Never.self) { _ = try WireCodec.decode(Array(line.utf8), port: .member) } }
@@ -40,9 +40,9 @@ import Testing
         // The mutator must get a good share of inputs past the JSON parser, or the typed
         // decoders behind it are not being fuzzed at all.
         let counts = report.tally.counts
-        let accepted = (counts["decoded"] ?? 0) + (counts["parsed"] ?? 0) + (counts["frames"] ?? 0)
+        let accepted = (counts["decoded"] ?? 0) + (counts["parsed"] ?? 0) + (counts["frames"] ?? 0) + (counts["loaded"] ?? 0)
         #expect(accepted * 20 >= Self.inputs, "\(report.summary)")
-        if name != "framer" && name != "spec" {
+        if !["framer", "spec", "tui-spec"].contains(name) {
             #expect((counts["bad-message"] ?? 0) > 0, "no input reached the typed decoders: \(report.summary)")
         }
     }
