@@ -80,6 +80,6 @@ let package = Package(
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
-        .testTarget(name: "KetchFuzzTests", dependencies: ["KetchFuzz", "KetchShared", "ketchctl", "ketch-tui"]),
+        .testTarget(name: "KetchFuzzTests", dependencies: ["KetchFuzz", "KetchShared", "ketchctl", "ketch-tui"], exclude: ["Corpus"]),
     ]
 )

@@ -129,7 +129,7 @@ extension Duration {
 public enum CrashGuard {
     nonisolated(unsafe) static var buffer: UnsafeMutablePointer<UInt8>?
     nonisolated(unsafe) static var capacity = 0
-    nonisolated(unsafe) static var length = 0
+    nonisolated(unsafe) static var length = -1
     nonisolated(unsafe) static var index = 0
     nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) static var banner: UnsafeMutablePointer<CChar>?
@@ -212,9 +212,12 @@ public enum CrashGuard {
 }
 
 private func crashHandler(_ signal: Int32) {
-    if let path = CrashGuard.path { CrashGuard.writeCurrent(to: path) }
-    if let banner = CrashGuard.banner { _ = write(2, banner, CrashGuard.bannerLength) }
-    CrashGuard.writeNumber(CrashGuard.index)
+    // Outside a run (length -1) the crash is not the fuzzer's input: say nothing misleading.
+    if CrashGuard.length >= 0 {
+        if let path = CrashGuard.path { CrashGuard.writeCurrent(to: path) }
+        if let banner = CrashGuard.banner { _ = write(2, banner, CrashGuard.bannerLength) }
+        CrashGuard.writeNumber(CrashGuard.index)
+    }
     // SA_RESETHAND restored the default action: returning re-runs the faulting instruction
     // (or, for abort, the raise below ends the process) with the usual core/exit status.
     if signal == SIGABRT || signal == SIGTRAP { raise(signal) }

@@ -8,7 +8,8 @@ import Testing
 /// decode, inputs replay from their seed, and mutated inputs reach past the JSON parser.
 ///
 /// Longer runs: `KETCH_FUZZ_INPUTS=N swift test --filter KetchFuzzTests` (or `scripts/fuzz`).
-@Suite struct FuzzTargetTests {
+/// Serialized: the runner's crash guard and watchdog are process-wide.
+@Suite(.serialized) struct FuzzTargetTests {
     static let inputs = ProcessInfo.processInfo.environment["KETCH_FUZZ_INPUTS"].flatMap { Int($0) } ?? 400
 
     static var targets: [FuzzTarget] { WireTargets.all + [SpecTarget.target, TUISpecTarget.target] }
@@ -29,12 +30,15 @@ import Testing
 
     @Test(arguments: FuzzTargetTests.targets.map(\.name))
     func shortPassFindsNothing(target name: String) {
+        // KETCH_FUZZ_ONLY=spec,tui-spec narrows a long run to some targets.
+        if let only = ProcessInfo.processInfo.environment["KETCH_FUZZ_ONLY"], !only.split(separator: ",").contains(Substring(name)) { return }
         let target = Self.targets.first { $0.name == name }!
         var options = FuzzRunner.Options()
         options.inputs = Self.inputs
-        options.seed = 20_261_127
+        options.seed = ProcessInfo.processInfo.environment["KETCH_FUZZ_SEED"].flatMap { UInt64($0) } ?? 20_261_127
         options.crashDirectory = NSTemporaryDirectory()
         let report = FuzzRunner.run(target, options: options)
+        print(report.summary)
         #expect(report.inputs == Self.inputs)
         #expect(report.findings.isEmpty, "\(report.findings.map { "#\($0.index): \($0.finding)" })")
         // The mutator must get a good share of inputs past the JSON parser, or the typed
