@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "ketch-tui", targets: ["ketch-tui"]),
         .executable(name: "ketch-sim", targets: ["ketch-sim"]),
         .executable(name: "ketch-fence", targets: ["ketch-fence"]),
+        .executable(name: "ketch-fuzz", targets: ["ketch-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -61,6 +62,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "ketch-fence"),
+        .target(name: "KetchFuzz", dependencies: [
+            "KetchShared", "KetchCore", "KetchConsole",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "ketch-fuzz", dependencies: ["KetchFuzz", "KetchShared"]),
         .executableTarget(name: "ketch-sim", dependencies: [
             "KetchSimulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -74,5 +80,6 @@ let package = Package(
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
+        .testTarget(name: "KetchFuzzTests", dependencies: ["KetchFuzz", "KetchShared", "ketchctl", "ketch-tui"], exclude: ["Corpus"]),
     ]
 )

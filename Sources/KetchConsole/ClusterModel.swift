@@ -127,10 +127,13 @@ public struct ClusterModel: Hashable, Sendable {
 
     private mutating func record(_ entry: EventEntry) {
         // The same happening reported by several members, or again in a fresh snapshot, shows once.
+        // Times come from the wire: an absurd one must not overflow the arithmetic.
+        let windowStart = entry.atUnixMs.subtractingReportingOverflow(2000)
         var i = events.count - 1
-        while i >= 0 && events[i].atUnixMs >= entry.atUnixMs - 2000 {
+        while i >= 0 && (windowStart.overflow || events[i].atUnixMs >= windowStart.partialValue) {
             let e = events[i]
-            if e.kind == entry.kind && e.replica == entry.replica && e.text == entry.text && abs(e.atUnixMs - entry.atUnixMs) <= 2000 {
+            let apart = e.atUnixMs.subtractingReportingOverflow(entry.atUnixMs)
+            if e.kind == entry.kind && e.replica == entry.replica && e.text == entry.text && !apart.overflow && apart.partialValue.magnitude <= 2000 {
                 return
             }
             i -= 1

@@ -73,7 +73,8 @@ public struct DatabaseView: Hashable, Sendable {
     public func leaseRemainingMs(at now: Instant) -> Int64? {
         guard let lease else { return nil }
         let aged = leaseReceivedAt.map { (now - $0).milliseconds } ?? 0
-        return max(0, lease.remainingMs - max(0, aged))
+        // A non-positive remainder from the wire stays 0 (and cannot overflow when aged).
+        return lease.remainingMs <= 0 ? 0 : max(0, lease.remainingMs - max(0, aged))
     }
 
     /// In-sync members other than the primary: the failover targets the console offers.

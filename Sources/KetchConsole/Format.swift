@@ -22,8 +22,10 @@ enum Format {
     }
 
     static func seconds(_ s: Double) -> String {
+        // A lag the node could not compute travels as inf/nan; a huge one must not overflow.
+        guard s.isFinite else { return "?" }
         if s < 10 { return decimal(s, places: 1) + "s" }
-        return age(.milliseconds(Int64(s * 1000)))
+        return age(.milliseconds(Int64(min(s, 1e9) * 1000)))
     }
 
     static func ms(_ ms: Int64) -> String { decimal(Double(ms) / 1000, places: 1) + "s" }
@@ -38,9 +40,9 @@ enum Format {
     }
 
     static func decimal(_ v: Double, places: Int) -> String {
-        guard v.isFinite else { return "?" }
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
+        guard v.isFinite, abs(v) * scale < 9e18 else { return "?" }
         let n = Int64((abs(v) * scale).rounded())
         let whole = n / Int64(scale), frac = n % Int64(scale)
         var f = String(frac)

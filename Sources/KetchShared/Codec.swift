@@ -18,6 +18,12 @@ public enum WireCodec {
     /// Longest decoder detail echoed back in an error message; the rest is cut.
     private static let maxDetailCharacters = 300
 
+    /// Deepest nesting of arrays and objects a line may have; Ketch's own lines nest fewer than
+    /// ten levels. Checked before Foundation's parser sees the line: that parser stops at 512
+    /// levels and, in Swift 6.3, crashes when a line ends exactly where it hits that limit
+    /// (`{"a":` and 512 `[`), which would let anyone who can connect stop a node.
+    public static let maxNestingDepth = 64
+
     /// One line, terminated by `\n`.
     public static func encode(_ message: WireMessage) throws(WireError) -> [UInt8] {
         let encoder = JSONEncoder()
@@ -45,6 +51,9 @@ public enum WireCodec {
         let bytes = Array(line)
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw WireError(.badUTF8, "the line is not valid UTF-8; send one JSON object per line, UTF-8 encoded")
+        }
+        if nestsDeeper(than: maxNestingDepth, bytes) {
+            throw WireError(.badJSON, "the line nests arrays or objects more than \(maxNestingDepth) levels deep; send one flat JSON object per line, like {\"v\":1,\"type\":\"request\",...}")
         }
         let data = Data(bytes)
         let decoder = JSONDecoder()
@@ -124,9 +133,32 @@ public enum WireCodec {
         return clip(text, maxDetailCharacters)
     }
 
-    /// Keeps error messages on one short line.
+    /// One pass over the bytes, skipping strings, so that nesting is measured without parsing.
+    static func nestsDeeper(than limit: Int, _ bytes: [UInt8]) -> Bool {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for b in bytes {
+            if inString {
+                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+                continue
+            }
+            switch b {
+            case 0x22: inString = true
+            case 0x5B, 0x7B:
+                depth += 1
+                if depth > limit { return true }
+            case 0x5D, 0x7D: depth -= 1
+            default: break
+            }
+        }
+        return false
+    }
+
+    /// Keeps error messages on one short line: any control character the sender put in a value
+    /// (a `\r` would rewrite the user's terminal line) becomes a space.
     static func clip(_ s: String, _ limit: Int) -> String {
-        let oneLine = s.replacingOccurrences(of: "\n", with: " ")
+        let oneLine = String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
         return oneLine.count <= limit ? oneLine : String(oneLine.prefix(limit)) + "…"
     }
 }

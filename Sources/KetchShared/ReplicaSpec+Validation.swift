@@ -16,10 +16,10 @@ extension ReplicaSpec {
             throw bad("name is empty; use a lowercase Postgres identifier like mydb1")
         }
         if name.utf8.count > Self.maxNameBytes {
-            throw bad("name '\(name.prefix(20))…' is \(name.utf8.count) bytes long; at most \(Self.maxNameBytes) are accepted")
+            throw bad("name '\(Self.shown(String(name.prefix(20))))…' is \(name.utf8.count) bytes long; at most \(Self.maxNameBytes) are accepted")
         }
         if !Self.isLowercaseIdentifier(name) {
-            throw bad("name '\(name)' is not a lowercase Postgres identifier; use a-z, 0-9 and _, starting with a letter or _ (like mydb1)")
+            throw bad("name '\(Self.shown(name))' is not a lowercase Postgres identifier; use a-z, 0-9 and _, starting with a letter or _ (like mydb1)")
         }
         if Self.reservedNames.contains(name) {
             throw bad("name '\(name)' is reserved by Postgres; choose another name")
@@ -42,7 +42,7 @@ extension ReplicaSpec {
             throw bad("dbConfig.username is longer than \(Self.maxNameBytes) bytes")
         }
         if dbConfig.username.hasPrefix("pg_") {
-            throw bad("dbConfig.username '\(dbConfig.username)' starts with pg_, which Postgres reserves; choose another role name")
+            throw bad("dbConfig.username '\(Self.shown(dbConfig.username))' starts with pg_, which Postgres reserves; choose another role name")
         }
         if dbConfig.username.unicodeScalars.contains(where: Self.isControl) {
             throw bad("dbConfig.username contains control characters; use printable characters only")
@@ -75,4 +75,10 @@ extension ReplicaSpec {
     }
 
     private static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || u.value == 0x7F }
+
+    /// A user's text as it can appear inside a one-line message: control characters escaped
+    /// (a name holding a newline must not split the error in two).
+    static func shown(_ s: String) -> String {
+        s.unicodeScalars.map { isControl($0) ? $0.escaped(asASCII: true) : String($0) }.joined()
+    }
 }

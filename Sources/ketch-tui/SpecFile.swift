@@ -18,6 +18,9 @@ enum SpecFile {
         guard let text = try? String(contentsOfFile: expanded, encoding: .utf8) else {
             return .failure(TUIError(code: "spec-unreadable", message: "cannot read \(path); give the path of a readable YAML spec file"))
         }
+        if let root = try? Yams.compose(yaml: text), hasSexagesimalInteger(root) {
+            return .failure(TUIError(code: "spec-invalid", message: "\(path) has a number written like 1:2:3; write whole numbers in decimal (like 5432)"))
+        }
         let decoder = YAMLDecoder()
         do {
             if let doc = try? decoder.decode(Document.self, from: text) {
@@ -32,6 +35,17 @@ enum SpecFile {
             return .success(try decoder.decode(ReplicaSpec.self, from: text))
         } catch {
             return .failure(TUIError(code: "spec-invalid", message: "\(path) is not a replica spec (\(Self.describe(error))); see examples/samplereplica.yaml"))
+        }
+    }
+
+    /// Yams computes YAML 1.1 sexagesimal integers (`1:2:3`) with trapping arithmetic, so a long
+    /// one would crash the console instead of being refused: find them before decoding.
+    static func hasSexagesimalInteger(_ node: Yams.Node) -> Bool {
+        switch node {
+        case .scalar(let s): s.style == .plain && s.string.contains(":") && node.tag == Tag(.int)
+        case .mapping(let m): m.contains { hasSexagesimalInteger($0.key) || hasSexagesimalInteger($0.value) }
+        case .sequence(let q): q.contains(where: hasSexagesimalInteger)
+        case .alias: false
         }
     }
 

@@ -98,7 +98,9 @@ enum ReplicaSpecFile {
     }
 
     private static func int(_ node: Node, path: String, source: String) throws(CtlError) -> Int {
-        guard case .scalar(let s) = node, s.style == .plain, let value = node.int, node.tag == Tag(.int) else {
+        // No `:` — Yams computes YAML 1.1 sexagesimal integers (`1:2:3`) with trapping arithmetic,
+        // so a long one would crash ketchctl instead of being refused.
+        guard case .scalar(let s) = node, s.style == .plain, !s.string.contains(":"), node.tag == Tag(.int), let value = node.int else {
             let shown: String
             if case .scalar(let s) = node { shown = " (got '\(s.string.prefix(40))')" } else { shown = "" }
             throw CtlError("bad-spec", "\(source): \(path) must be a whole number\(shown)")
