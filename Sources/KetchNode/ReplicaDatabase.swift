@@ -68,7 +68,7 @@ actor ReplicaDatabase {
         logger[metadataKey: "replica.id"] = .string(replica.short)
         self.logger = logger
         self.settings = PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
-                                         synchronousStandbys: .holdWrites, extra: Self.closedExtra)
+                                         synchronousStandbys: .holdWrites, clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra)
         self.urgent = AsyncStream.makeStream(of: DatabaseAction.self)
     }
 
@@ -366,7 +366,8 @@ actor ReplicaDatabase {
 
     private func closedSettings(upstream: UpstreamServer?) -> PostgresSettings {
         PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
-                         synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream, extra: Self.closedExtra)
+                         synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream,
+                         clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra)
     }
 
     // MARK: Status
