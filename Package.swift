@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "ketch-tui", targets: ["ketch-tui"]),
         .executable(name: "ketch-sim", targets: ["ketch-sim"]),
         .executable(name: "ketch-fence", targets: ["ketch-fence"]),
+        .executable(name: "ketch-faults", targets: ["ketch-faults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -44,6 +45,7 @@ let package = Package(
         ]),
         .target(name: "KetchConsole", dependencies: ["KetchShared"]),
         .target(name: "KetchSimulation", dependencies: ["KetchCore", "KetchShared"]),
+        .target(name: "KetchFaults"),
 
         .executableTarget(name: "ketch-node", dependencies: [
             "KetchNode",
@@ -61,6 +63,10 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "ketch-fence"),
+        .executableTarget(name: "ketch-faults", dependencies: [
+            "KetchFaults", "CLibPQ",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "ketch-sim", dependencies: [
             "KetchSimulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,6 +79,7 @@ let package = Package(
         .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
+        .testTarget(name: "KetchFaultTests", dependencies: ["KetchFaults"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
     ]
 )
