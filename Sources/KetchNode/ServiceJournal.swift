@@ -35,9 +35,22 @@ enum NodeHooks {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
-    /// The protocol clock: real CLOCK_BOOTTIME scaled by the test rate (the same formula as ketch-fence).
-    static func scaled(_ real: Int64) -> Int64 { clockRate == 1.0 ? real : Int64(Double(real) * clockRate) }
-    static func unscaled(_ node: Int64) -> Int64 { clockRate == 1.0 ? node : Int64(Double(node) / clockRate) }
+    /// Where the scaled clock meets real time: this process's start, so the clock does not jump
+    /// (persisted acceptor deadlines stay meaningful across a restart with another rate). Put in
+    /// the environment so `ketch-fence`, a child, scales from the same instant.
+    static let clockAnchor: Int64 = {
+        let anchor = realBoottimeNanoseconds()
+        if clockRate != 1.0 { setenv("KETCH_TEST_CLOCK_ANCHOR", String(anchor), 1) }
+        return anchor
+    }()
+
+    /// The protocol clock: real CLOCK_BOOTTIME scaled by the test rate from the anchor (the same formula as ketch-fence).
+    static func scaled(_ real: Int64) -> Int64 {
+        clockRate == 1.0 ? real : clockAnchor + Int64(Double(real - clockAnchor) * clockRate)
+    }
+    static func unscaled(_ node: Int64) -> Int64 {
+        clockRate == 1.0 ? node : clockAnchor + Int64(Double(node - clockAnchor) / clockRate)
+    }
 }
 
 /// One line per lease-guard change: `<real-boottime-ns> <replica> open <deadline-real-ns>`,
