@@ -34,7 +34,7 @@ public struct CheckInput: Sendable {
 
 /// What the checker proved or refuted. Every count but `ops`, `ok`, `indeterminate` and the
 /// timings must be zero for a run to pass.
-public struct CheckReport: Sendable, Equatable {
+public struct CheckReport: Sendable {
     public var ops = 0, ok = 0, failed = 0, indeterminate = 0
     /// Acknowledged writes missing from the final primary or from an in-sync standby.
     public var lost = 0
@@ -50,6 +50,8 @@ public struct CheckReport: Sendable, Equatable {
     public var notConverged = false
     public var timelineMismatch = 0
     public var maxUnavailableSeconds = 0.0
+    /// Where the longest span without an acknowledged write lies (ns), to find its fault in faults.txt.
+    public var longestGap: (start: Int64, end: Int64) = (0, 0)
     /// Per healed fault: seconds from the heal to the first acknowledged write that started after it.
     public var recoverySeconds: [Double] = []
     public var slowRecoveries = 0
@@ -160,13 +162,14 @@ public enum Checker {
 
     private static func checkAvailability(_ input: CheckInput, okWrites: [HistoryOp], into r: inout CheckReport) {
         var last = input.window.start
-        var gap: Int64 = 0
+        var gap: Int64 = 0, gapStart = last
         for w in okWrites where w.end >= input.window.start && w.end <= input.window.end {
-            gap = max(gap, w.end - last)
+            if w.end - last > gap { gap = w.end - last; gapStart = last }
             last = w.end
         }
-        gap = max(gap, input.window.end - last)
+        if input.window.end - last > gap { gap = input.window.end - last; gapStart = last }
         r.maxUnavailableSeconds = Double(gap) / 1e9
+        r.longestGap = (gapStart, gapStart + gap)
         let byStart = okWrites.sorted { $0.start < $1.start }
         for f in input.faults {
             guard let healed = f.healed else { continue }

@@ -93,6 +93,9 @@ struct Check: ParsableCommand {
         lines.append("converged: \(seconds.map { String(format: "%.1f s", $0) } ?? "no")")
         let rec = report.recoverySeconds.sorted()
         if !rec.isEmpty { lines.append(String(format: "recovery after heal: n=%d p50=%.2f s max=%.2f s", rec.count, rec[rec.count / 2], rec.last!)) }
+        let during = faults.filter { $0.start <= report.longestGap.end && ($0.healed ?? .max) >= report.longestGap.start }.map(\.name)
+        lines.append(String(format: "longest span without an acknowledged write: %.2f s from %lld to %lld", report.maxUnavailableSeconds, report.longestGap.start, report.longestGap.end)
+                     + (during.isEmpty ? "" : " (during \(during.joined(separator: ", ")))"))
         lines.append("failed=\(report.failed) outside_lease=\(report.outsideLease) stale_reads=\(report.staleReads) phantoms=\(report.phantoms) slow_recoveries=\(report.slowRecoveries) timeline_mismatch=\(report.timelineMismatch)")
         lines += report.findings
         let summary = String(format: "ops=%d ok=%d indeterminate=%d lost=%d split_brain=%d max_unavailable_s=%.2f", report.ops, report.ok, report.indeterminate, report.lost, report.splitBrain, report.maxUnavailableSeconds)
