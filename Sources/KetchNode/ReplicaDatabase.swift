@@ -44,6 +44,9 @@ actor ReplicaDatabase {
     private(set) var lastError: String?
     private(set) var lastStatus: ServerStatus?
     private var following: ServerID?
+    /// The data-quorum standbys Step 5 named; closing replaces them with the hold, so opening
+    /// again (a new epoch with the same data quorum gets no new Step 5) must name them again.
+    private var dataQuorumStandbys: SynchronousStandbys?
     private var isOpen = false
     private var stopped = false
 
@@ -166,6 +169,7 @@ actor ReplicaDatabase {
         case .promote: try await promote()
         case .setSynchronousStandbys(let ids):
             settings.synchronousStandbys = ids.isEmpty ? .none : .all(ids.map(\.rawValue))
+            dataQuorumStandbys = settings.synchronousStandbys
             try await instance.apply(settings, replication: replication)
             await nudge()
         case .openToClients(let until): try await open(until: until)
@@ -289,6 +293,7 @@ actor ReplicaDatabase {
     }
 
     private func promote() async throws {
+        dataQuorumStandbys = nil
         settings = closedSettings(upstream: nil)
         settings.synchronousStandbys = .holdWrites
         try instance.writeConfiguration(settings, replication: replication)
@@ -309,6 +314,7 @@ actor ReplicaDatabase {
         guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
         try leaseGuard.open(until: until - Self.watchdogMargin)
         settings.extra["default_transaction_read_only"] = "off"
+        if let named = dataQuorumStandbys { settings.synchronousStandbys = named }
         try await instance.apply(settings, replication: replication)
         await nudge()
         isOpen = true
