@@ -392,6 +392,14 @@ actor ReplicaDatabase {
     }
 
     private func poll() async {
+        // A postmaster that died under us (kill -9, OOM) is started again; nothing else would, and a
+        // primary holding its lease with no Postgres is a database that is down for good.
+        if !stopped, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state) {
+            logger.warning("postmaster is gone; starting it again")
+            try? await closeAdmin()
+            do { _ = try await instance.start() } catch { fail(error, doing: "restart after the postmaster exited") }
+            return
+        }
         guard !stopped, hasData, instance.postmaster()?.isAlive == true, !["cloning", "rewinding", "initialising"].contains(state) else { return }
         do {
             let c = try await adminConnection()
