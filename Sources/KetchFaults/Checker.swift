@@ -88,9 +88,11 @@ public enum Checker {
 
     private static func checkFinalState(_ input: CheckInput, okWrites: [HistoryOp], into r: inout CheckReport) {
         guard let primary = input.finalCopies.first(where: { $0.role == .primary }) else {
+            // Without a primary nothing can be shown to survive; count as lost what no readable copy holds.
             r.noPrimary = true
-            r.findings.append("no primary after healing: acknowledged writes cannot be shown to survive")
-            r.lost = Set(okWrites.compactMap(\.value)).count
+            r.findings.append("no primary after healing: acknowledged writes cannot be shown to survive; lost counts those on no readable copy")
+            let anywhere = input.finalCopies.reduce(into: Set<Int64>()) { $0.formUnion($1.values) }
+            r.lost = Set(okWrites.compactMap(\.value)).subtracting(anywhere).count
             return
         }
         var lost = Set<Int64>()

@@ -123,8 +123,9 @@ kf_primary() {
 
 # Indexes of the in-sync data-quorum standbys, from any live node's view of the replica.
 kf_sync_standbys() {
-  local i
-  for i in $(seq $KF_NODES); do
+  local i p
+  p=$(kf_primary || true)
+  for i in $p $(seq $KF_NODES); do
     kf_node_alive "$i" || continue
     kf_ctl "$i" get replica -o json 2>/dev/null | python3 -c '
 import json,sys

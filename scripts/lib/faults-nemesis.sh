@@ -178,8 +178,8 @@ kf_nemesis_synccancel() {
         sleep 0.3
       done ;;
     restart-primary)
-      local pm; pm=$(kf_postmaster "$p" || true)
-      [ -n "$pm" ] && kill -KILL "$pm"
+      # kill -9 of the primary's node and postmaster while commits wait; the heal starts the node again.
+      kf_crash_one both "$p"
       sleep 2 ;;
   esac
   kf_heal_all
@@ -200,7 +200,12 @@ kf_clock_fault() {
   kf_start_node "$p"
   kf_wait_primary 60 >/dev/null
   for k in $(seq 60); do [ "$(kf_alive_count "$p")" -ge 4 ] && break; sleep 0.5; done
-  kf_ctl "$p" failover "$KF_DB" --to "$(kf_addr "$p")" >>"$KF_DIR/nemesis.log" 2>&1 || kf_log "failover to server$p refused"
+  if [ "$(kf_primary)" != "$p" ]; then
+    timeout 70 "$KF_BIN/ketchctl" --api-server "$(kf_addr "$p")" --secret-file "$KF_DATA/secret" --timeout 65 \
+      failover "$KF_DB" --to "$(kf_addr "$p")" >>"$KF_DIR/nemesis.log" 2>&1 || kf_log "failover to server$p refused"
+  fi
+  for k in $(seq 60); do [ "$(kf_primary)" = "$p" ] && break; sleep 0.5; done
+  kf_log "primary before the partition: server$(kf_primary || echo '?') (clock rate $rate on server$p)"
   sleep 2
   kf_split "$p|$(for k in $(seq $KF_NODES); do [ "$k" != "$p" ] && printf '%s,' "$k"; done | sed 's/,$//')"
   sleep 10
@@ -210,7 +215,8 @@ kf_clock_fault() {
   for k in $(seq 200); do kf_node_alive "$p" || break; sleep 0.1; done
   kf_start_node "$p"
 }
-kf_nemesis_clock() { kf_clock_fault clock-$(kf_pick fast slow) "$( [ $((RANDOM % 2)) = 0 ] && echo 0.93 || echo 1.07)"; }
+# Within the 10% drift bound: 7% slow or 7% fast.
+kf_nemesis_clock() { if [ $((RANDOM % 2)) = 0 ]; then kf_clock_fault clock-slow 0.93; else kf_clock_fault clock-fast 1.07; fi; }
 kf_nemesis_clockbeyond() { kf_clock_fault clock-beyond-bound 0.3; }
 
 # --- heal ----------------------------------------------------------------------------------
