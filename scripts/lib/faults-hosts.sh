@@ -5,6 +5,7 @@
 
 KF_NODES=4
 KF_NODE_PIDS=()
+declare -A KF_NODE_EXTRA=()   # extra ketch-node flags per server index
 
 kf_ns() { echo "${KF_RUN}n$1"; }                 # network namespace of server i (1-4)
 kf_addr() { echo "10.213.$KF_NET.$1"; }
@@ -79,7 +80,7 @@ kf_start_node() {
   sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$(kf_freezer $i)" \
     ip netns exec "$(kf_ns $i)" env $(kf_node_env $i) \
     "$KF_BIN/ketch-node" --api-server "$(kf_addr $i)" --member-list "${members%,}" --data-dir "$(kf_data $i)" \
-    ${KF_NODE_ARGS:-} run >>"$KF_DIR/logs/server$i.log" 2>&1 &
+    ${KF_NODE_ARGS:-} ${KF_NODE_EXTRA[$i]:-} run >>"$KF_DIR/logs/server$i.log" 2>&1 &
   KF_NODE_PIDS[$i]=$!
   echo "$! server$i" >> "$KF_DIR/pids"
 }

@@ -189,17 +189,20 @@ kf_fn_name() { [ "$1" = cancel ] && echo pg_cancel_backend || echo pg_terminate_
 
 # --- clock ---------------------------------------------------------------------------------
 # Restarts the primary with its clock (node and watchdog) at RATE, makes it primary again,
-# then isolates it so the others must take over while its clock is off.
+# then stops its node so the others must take over while its clock is off.
 kf_clock_fault() {
-  local name=$1 rate=$2 p
+  local name=$1 rate=$2 hold=${3:-10} p
   p=$(kf_target primary) || return 0
   kf_fault_begin "$name-rate-$rate(server$p)"
-  kill -TERM "${KF_NODE_PIDS[$p]}"
-  local k; for k in $(seq 200); do kf_node_alive "$p" || break; sleep 0.1; done
-  KF_CLOCK_RATE[$p]=$rate
-  kf_start_node "$p"
-  kf_wait_primary 60 >/dev/null
-  for k in $(seq 60); do [ "$(kf_alive_count "$p")" -ge 4 ] && break; sleep 0.5; done
+  local k
+  if [ "${KF_CLOCK_RATE[$p]:-1}" != "$rate" ]; then
+    kill -TERM "${KF_NODE_PIDS[$p]}"
+    for k in $(seq 200); do kf_node_alive "$p" || break; sleep 0.1; done
+    KF_CLOCK_RATE[$p]=$rate
+    kf_start_node "$p"
+    kf_wait_primary 60 >/dev/null
+    for k in $(seq 60); do [ "$(kf_alive_count "$p")" -ge 4 ] && break; sleep 0.5; done
+  fi
   if [ "$(kf_primary)" != "$p" ]; then
     timeout 70 "$KF_BIN/ketchctl" --api-server "$(kf_addr "$p")" --secret-file "$KF_DATA/secret" --timeout 65 \
       failover "$KF_DB" --to "$(kf_addr "$p")" >>"$KF_DIR/nemesis.log" 2>&1 || kf_log "failover to server$p refused"
@@ -207,8 +210,12 @@ kf_clock_fault() {
   for k in $(seq 60); do [ "$(kf_primary)" = "$p" ] && break; sleep 0.5; done
   kf_log "primary before the partition: server$(kf_primary || echo '?') (clock rate $rate on server$p)"
   sleep 2
+  # Cut it from its peers and stop its node: it can neither renew nor step down, so only its
+  # watchdog — on the same skewed clock — ends its service, while the others take over on theirs.
+  # Clients still reach its Postgres.
+  kill -STOP "${KF_NODE_PIDS[$p]}" && KF_PAUSED+=("${KF_NODE_PIDS[$p]}")
   kf_split "$p|$(for k in $(seq $KF_NODES); do [ "$k" != "$p" ] && printf '%s,' "$k"; done | sed 's/,$//')"
-  sleep 10
+  sleep "$hold"
   kf_heal_all
   KF_CLOCK_RATE[$p]=1
   kill -TERM "${KF_NODE_PIDS[$p]}"
@@ -217,7 +224,10 @@ kf_clock_fault() {
 }
 # Within the 10% drift bound: 7% slow or 7% fast.
 kf_nemesis_clock() { if [ $((RANDOM % 2)) = 0 ]; then kf_clock_fault clock-slow 0.93; else kf_clock_fault clock-fast 1.07; fi; }
-kf_nemesis_clockbeyond() { kf_clock_fault clock-beyond-bound 0.3; }
+# 0.12 × real time: its 1.64 s lease lasts 13.7 s of real time, longer than a takeover that must
+# rewind a standby (about 11 s here); it renews every 100 ms of its clock (0.8 s real) so the
+# acceptors' 2 s grants do not lapse between renewals while nothing is wrong.
+kf_nemesis_clockbeyond() { kf_clock_fault clock-beyond-bound 0.12 20; }
 
 # --- heal ----------------------------------------------------------------------------------
 kf_heal_all() {
