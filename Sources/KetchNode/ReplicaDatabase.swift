@@ -394,7 +394,8 @@ actor ReplicaDatabase {
     private func poll() async {
         // A postmaster that died under us (kill -9, OOM) is started again; nothing else would, and a
         // primary holding its lease with no Postgres is a database that is down for good.
-        if !stopped, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state) {
+        if !stopped, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state),
+           guardAllowsRestart() {
             logger.warning("postmaster is gone; starting it again")
             try? await closeAdmin()
             do { _ = try await instance.start() } catch { fail(error, doing: "restart after the postmaster exited") }
@@ -415,6 +416,18 @@ actor ReplicaDatabase {
             await report(.status(replica, ps))
         } catch {
             try? await closeAdmin()
+        }
+    }
+
+    /// Never bring back a postmaster that `ketch-fence` killed at the lease end (guard `fenced`,
+    /// or `open` with its deadline passed): the node may still think it is open, and a restart
+    /// would serve read-write with nothing guarding it. Closed guards and unexpired leases are fine.
+    private func guardAllowsRestart() -> Bool {
+        let words = (leaseGuard.current() ?? "closed").split(whereSeparator: { $0 == " " || $0 == "\n" })
+        switch words.first {
+        case "fenced": return false
+        case "open": return words.count > 1 && Int64(words[1]).map { MonotonicClock.now().nanoseconds < $0 } ?? false
+        default: return true
         }
     }
 
