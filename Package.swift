@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "ketch-sim", targets: ["ketch-sim"]),
         .executable(name: "ketch-fence", targets: ["ketch-fence"]),
         .executable(name: "ketch-fuzz", targets: ["ketch-fuzz"]),
+        .executable(name: "ketch-faults", targets: ["ketch-faults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -45,6 +46,7 @@ let package = Package(
         ]),
         .target(name: "KetchConsole", dependencies: ["KetchShared"]),
         .target(name: "KetchSimulation", dependencies: ["KetchCore", "KetchShared"]),
+        .target(name: "KetchFaults"),
 
         .executableTarget(name: "ketch-node", dependencies: [
             "KetchNode",
@@ -67,6 +69,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "ketch-fuzz", dependencies: ["KetchFuzz", "KetchShared"]),
+        .executableTarget(name: "ketch-faults", dependencies: [
+            "KetchFaults", "CLibPQ",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "ketch-sim", dependencies: [
             "KetchSimulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -79,6 +85,7 @@ let package = Package(
         .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
+        .testTarget(name: "KetchFaultTests", dependencies: ["KetchFaults"]),
         .testTarget(name: "KetchIntegrationTests", dependencies: ["KetchShared", "KetchWire"]),
         .testTarget(name: "KetchFuzzTests", dependencies: ["KetchFuzz", "KetchShared", "ketchctl", "ketch-tui"], exclude: ["Corpus"]),
     ]

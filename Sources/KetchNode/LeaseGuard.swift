@@ -49,6 +49,7 @@ final class LeaseGuard: @unchecked Sendable {
         fsync(fd)
         Glibc.close(fd)
         guard rename(tmp, path) == 0 else { throw NodeError("guard", "cannot replace lease guard \(path): \(String(cString: strerror(errno)))") }
+        ServiceJournal.record(guardPath: path, text: text)
     }
 
     private func ensureWatchdog() throws {

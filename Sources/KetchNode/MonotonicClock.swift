@@ -8,9 +8,7 @@ import KetchShared
 /// process is stopped or the machine suspends, so a paused node wakes up knowing its lease ran out.
 public enum MonotonicClock {
     public static func now() -> Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &ts)
-        return Instant(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
+        Instant(nanoseconds: NodeHooks.scaled(NodeHooks.realBoottimeNanoseconds()))
     }
 
     /// Wall-clock milliseconds, only for humans (event times on the feed).

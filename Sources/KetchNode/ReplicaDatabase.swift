@@ -82,7 +82,7 @@ actor ReplicaDatabase {
         logger[metadataKey: "replica.id"] = .string(replica.short)
         self.logger = logger
         self.settings = PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
-                                         synchronousStandbys: .holdWrites, extra: Self.closedExtra)
+                                         synchronousStandbys: .holdWrites, clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra)
         self.urgent = AsyncStream.makeStream(of: DatabaseAction.self)
     }
 
@@ -467,18 +467,22 @@ actor ReplicaDatabase {
     }
 
     /// Reports `.fenced` once client service is stopped and the watchdog disarmed (or was never
-    /// running): a planned switchover releases the lease only after that report.
+    /// running): a planned switchover releases the lease only after that report. In a hand-over
+    /// the report waits until this copy's clean shutdown is done too, so the target is promoted
+    /// only after it has received our shutdown checkpoint (otherwise this copy needs pg_rewind).
     private func fenceNow() async {
         guard isOpen || state == "primary" || state == "open" else { await report(.fenced(replica)); return }
+        var closed = false
         do {
             try await close(reason: "lease")
-            await report(.fenced(replica))
+            closed = true
         } catch { fail(error, doing: "fence") }
         state = "fenced"
         if let target = handOverTarget {
             handOverTarget = nil
             await stopForHandOver(to: target)
         }
+        if closed { await report(.fenced(replica)) }
     }
 
     /// Called by the node just before it asks the core for a planned switchover to `target`
@@ -565,7 +569,8 @@ actor ReplicaDatabase {
 
     private func closedSettings(upstream: UpstreamServer?, port: Int? = nil) -> PostgresSettings {
         PostgresSettings(listenAddresses: [listenAddress], port: port ?? spec.dbConfig.port, applicationName: me.rawValue,
-                         synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream, extra: Self.closedExtra)
+                         synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream,
+                         clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra)
     }
 
     // MARK: Status
@@ -590,6 +595,15 @@ actor ReplicaDatabase {
     }
 
     private func poll() async {
+        // A postmaster that died under us (kill -9, OOM) is started again; nothing else would, and a
+        // primary holding its lease with no Postgres is a database that is down for good.
+        if !stopped, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state),
+           guardAllowsRestart() {
+            logger.warning("postmaster is gone; starting it again")
+            try? await closeAdmin()
+            do { _ = try await instance.start() } catch { fail(error, doing: "restart after the postmaster exited") }
+            return
+        }
         guard !stopped, hasData, instance.postmaster()?.isAlive == true, !["cloning", "rewinding", "initialising"].contains(state) else { return }
         do {
             let c = try await adminConnection()
@@ -610,6 +624,18 @@ actor ReplicaDatabase {
             await report(.status(replica, ps))
         } catch {
             try? await closeAdmin()
+        }
+    }
+
+    /// Never bring back a postmaster that `ketch-fence` killed at the lease end (guard `fenced`,
+    /// or `open` with its deadline passed): the node may still think it is open, and a restart
+    /// would serve read-write with nothing guarding it. Closed guards and unexpired leases are fine.
+    private func guardAllowsRestart() -> Bool {
+        let words = (leaseGuard.current() ?? "closed").split(whereSeparator: { $0 == " " || $0 == "\n" })
+        switch words.first {
+        case "fenced": return false
+        case "open": return words.count > 1 && Int64(words[1]).map { MonotonicClock.now().nanoseconds < $0 } ?? false
+        default: return true
         }
     }
 

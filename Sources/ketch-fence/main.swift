@@ -20,8 +20,13 @@ import Glibc
 func boottimeNanoseconds() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_BOOTTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    let real = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    return testClockRate == 1.0 ? real : testClockAnchor + Int64(Double(real - testClockAnchor) * testClockRate)
 }
+
+/// TEST ONLY (KETCH_TEST_CLOCK_RATE and _ANCHOR, inherited from the node): the same scaled clock as the node's.
+let testClockRate: Double = getenv("KETCH_TEST_CLOCK_RATE").flatMap { Double(String(cString: $0)) }.flatMap { $0 > 0 ? $0 : nil } ?? 1.0
+let testClockAnchor: Int64 = getenv("KETCH_TEST_CLOCK_ANCHOR").flatMap { Int64(String(cString: $0)) } ?? 0
 
 func readSmallFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
