@@ -16,7 +16,7 @@ for d in sys.argv[1:]:
         summary = [l for l in open(chk).read().splitlines() if l.startswith("ops=")]
         if not summary: continue
         kv = dict(p.split("=", 1) for p in summary[-1].split())
-        faults = sum(1 for _ in open(os.path.join(run, "faults.txt"))) if os.path.exists(os.path.join(run, "faults.txt")) else 0
+        faults = sum(1 for l in open(os.path.join(run, "faults.txt")) if not l.rstrip().endswith("final-heal")) if os.path.exists(os.path.join(run, "faults.txt")) else 0
         key = "all" if " " in nem else nem
         runs.append((key, os.path.basename(run), dur, seed, kv, faults))
 def pct(xs, p):
