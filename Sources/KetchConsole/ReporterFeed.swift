@@ -66,7 +66,8 @@ public struct ReporterFeed: Hashable, Sendable {
             sequence = seq
             pending = pending.filter { $0.key > seq }
             gapSince = nil
-            replicaReceivedAt = Dictionary(uniqueKeysWithValues: status.replicas.map { ($0.replica, now) })
+            // A snapshot naming one replica twice must not crash the console.
+            replicaReceivedAt = Dictionary(status.replicas.map { ($0.replica, now) }, uniquingKeysWith: { first, _ in first })
             effect.replaced = true
             effect.membersChanged = true
             effect.events = status.events
@@ -77,7 +78,7 @@ public struct ReporterFeed: Hashable, Sendable {
             }
             let seq = message.sequence
             if seq <= applied { return effect }
-            if seq > applied + 1 {
+            if seq - applied > 1 {
                 pending[seq] = message
                 if gapSince == nil { gapSince = now }
                 if pending.count > Self.pendingLimit { effect.resubscribe = true; resetForResubscribe() }
@@ -85,7 +86,8 @@ public struct ReporterFeed: Hashable, Sendable {
             }
             apply(message, at: now, into: &effect)
         }
-        while let applied = sequence, let next = pending.removeValue(forKey: applied + 1) {
+        // Sequences come from the wire: at UInt64.max there is no next one (and no overflow).
+        while let applied = sequence, applied < .max, let next = pending.removeValue(forKey: applied + 1) {
             apply(next, at: now, into: &effect)
         }
         if pending.isEmpty { gapSince = nil }

@@ -78,7 +78,7 @@ extension ReplicaSpec {
 
     /// A user's text as it can appear inside a one-line message: control characters escaped
     /// (a name holding a newline must not split the error in two).
-    static func shown(_ s: String) -> String {
+    public static func shown(_ s: String) -> String {
         s.unicodeScalars.map { isControl($0) ? $0.escaped(asASCII: true) : String($0) }.joined()
     }
 }

@@ -18,8 +18,8 @@ enum SpecFile {
         guard let text = try? String(contentsOfFile: expanded, encoding: .utf8) else {
             return .failure(TUIError(code: "spec-unreadable", message: "cannot read \(path); give the path of a readable YAML spec file"))
         }
-        if let root = try? Yams.compose(yaml: text), hasSexagesimalInteger(root) {
-            return .failure(TUIError(code: "spec-invalid", message: "\(path) has a number written like 1:2:3; write whole numbers in decimal (like 5432)"))
+        if let root = try? Yams.compose(yaml: text), let problem = numberProblem(root) {
+            return .failure(TUIError(code: "spec-invalid", message: "\(path) \(problem)"))
         }
         let decoder = YAMLDecoder()
         do {
@@ -28,7 +28,7 @@ enum SpecFile {
                     return .failure(TUIError(code: "spec-empty", message: "\(path) has an empty data list; it needs one replica"))
                 }
                 if let type = item.type, type != "replica" {
-                    return .failure(TUIError(code: "spec-type", message: "\(path) describes a '\(type)', not a replica"))
+                    return .failure(TUIError(code: "spec-type", message: "\(path) describes a '\(ReplicaSpec.shown(type))', not a replica"))
                 }
                 return .success(item.attributes)
             }
@@ -39,14 +39,25 @@ enum SpecFile {
     }
 
     /// Yams computes YAML 1.1 sexagesimal integers (`1:2:3`) with trapping arithmetic, so a long
-    /// one would crash the console instead of being refused: find them before decoding.
-    static func hasSexagesimalInteger(_ node: Yams.Node) -> Bool {
-        switch node {
-        case .scalar(let s): s.style == .plain && s.string.contains(":") && node.tag == Tag(.int)
-        case .mapping(let m): m.contains { hasSexagesimalInteger($0.key) || hasSexagesimalInteger($0.value) }
-        case .sequence(let q): q.contains(where: hasSexagesimalInteger)
-        case .alias: false
+    /// one would crash the console instead of being refused: find them before decoding. Walks
+    /// at most 10,000 values, since aliases can make a small file an enormous tree.
+    static func numberProblem(_ root: Yams.Node) -> String? {
+        var stack = [root]
+        var visited = 0
+        while let node = stack.popLast() {
+            visited += 1
+            if visited > 10_000 { return "has more than 10000 values (repeated aliases?); a replica spec has about ten" }
+            switch node {
+            case .scalar(let s):
+                if s.style == .plain && s.string.contains(":") && node.tag == Tag(.int) {
+                    return "has a number written like 1:2:3; write whole numbers in decimal (like 5432)"
+                }
+            case .mapping(let m): for (k, v) in m { stack.append(k); stack.append(v) }
+            case .sequence(let q): stack.append(contentsOf: q)
+            case .alias: break
+            }
         }
+        return nil
     }
 
     private static func describe(_ error: Error) -> String {

@@ -35,7 +35,7 @@ enum ReplicaSpecFile {
             let fields = try mapping(item, path: path, source: source, accepted: ["attributes", "type"], required: ["attributes", "type"])
             let type = try string(fields["type"]!, path: path + ".type", source: source)
             guard type == "replica" else {
-                throw CtlError("bad-spec", "\(source): \(path).type is '\(type)'; only 'replica' can be created")
+                throw CtlError("bad-spec", "\(source): \(path).type is '\(ReplicaSpec.shown(type))'; only 'replica' can be created")
             }
             specs.append(try spec(fields["attributes"]!, path: path + ".attributes", source: source))
         }
@@ -77,7 +77,8 @@ enum ReplicaSpecFile {
                 throw CtlError("bad-spec", "\(source): \(path) has a non-text key; accepted fields: \(accepted.joined(separator: ", "))")
             }
             let name = key.string
-            let full = path == "(top level)" ? name : path + "." + name
+            // Keys are the user's text: escaped, so the error stays on one line.
+            let full = ReplicaSpec.shown(path == "(top level)" ? name : path + "." + name)
             guard accepted.contains(name) else {
                 throw CtlError("bad-spec", "\(source): unknown field \(full); accepted here: \(accepted.joined(separator: ", "))")
             }
@@ -102,7 +103,7 @@ enum ReplicaSpecFile {
         // so a long one would crash ketchctl instead of being refused.
         guard case .scalar(let s) = node, s.style == .plain, !s.string.contains(":"), node.tag == Tag(.int), let value = node.int else {
             let shown: String
-            if case .scalar(let s) = node { shown = " (got '\(s.string.prefix(40))')" } else { shown = "" }
+            if case .scalar(let s) = node { shown = " (got '\(ReplicaSpec.shown(String(s.string.prefix(40))))')" } else { shown = "" }
             throw CtlError("bad-spec", "\(source): \(path) must be a whole number\(shown)")
         }
         return value

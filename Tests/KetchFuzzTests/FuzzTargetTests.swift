@@ -80,8 +80,7 @@ import Testing
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Corpus")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         for file in files.sorted() where file.hasSuffix(".bin") {
-            let name = String(file.prefix { $0 != "-" })
-            guard let target = Self.targets.first(where: { $0.name == name }) else {
+            guard let target = Self.targets.filter({ file.hasPrefix($0.name + "-") }).max(by: { $0.name.count < $1.name.count }) else {
                 Issue.record("corpus file \(file) names no target (expected TARGET-description.bin)")
                 continue
             }
