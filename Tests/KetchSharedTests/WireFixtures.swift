@@ -88,6 +88,8 @@ enum WireFixtures {
                                                  acceptedOwner: s1, acceptedRemaining: .milliseconds(2100))),
             .leasePropose(LeasePropose(replica: r, source: s1, epoch: e, ballot: ballot, owner: s1, timeout: .seconds(3), successor: nil)),
             .leaseProposeReply(LeaseProposeReply(replica: r, source: s2, epoch: e, ballot: ballot, epochState: .open)),
+            .leaseRelease(LeaseRelease(replica: r, source: s1, epoch: e, ballot: ballot)),
+            .leaseReleaseReply(reply),
             .epochSetup(EpochSetup(replica: r, source: s1, epoch: next, prior: e)),
             .epochSetupReply(EpochReply(replica: r, source: s2, epoch: next)),
             .epochOpen(request),

@@ -15,6 +15,8 @@ KETCH_APT_PACKAGES=(
   "tmux:/usr/bin/tmux"
   "iproute2:/usr/sbin/ip"
   "procps:/usr/bin/pgrep"
+  "nftables:/usr/sbin/nft"
+  "python3:/usr/bin/python3"
 )
 
 # Installs whatever of the above is missing. Needs root; says so clearly when it is not.
