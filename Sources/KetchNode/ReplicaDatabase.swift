@@ -204,6 +204,15 @@ actor ReplicaDatabase {
             if state == "fenced" { ordered.push(.parkFenced) }
         case .extendLease(let until):
             guard isOpen else { return }
+            if leaseGuard.fencedOrExpired() {
+                // ketch-fence killed Postgres at the old deadline (or is killing it): re-arming the
+                // guard would let the poll start it again read-write. It stays closed (finding 9).
+                isOpen = false
+                state = "fenced"
+                logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; it stays closed")
+                ordered.push(.parkFenced)
+                return
+            }
             do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch { fail(error, doing: "extend lease") }
         default:
             await runLogged(action)
