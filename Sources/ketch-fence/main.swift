@@ -66,13 +66,9 @@ func children(of pid: Int32) -> [Int32] {
     return out
 }
 
-/// The postmaster's working directory is its data directory: checking it guards against a PID
-/// that was reused by an unrelated process after that postmaster died.
-func isPostmaster(_ pid: Int32, of dataDirectory: String) -> Bool {
-    cwd(of: pid) == dataDirectory
-}
-
 /// The working directory of `pid`, nil for a process that is gone (or a zombie: it has none).
+/// A postmaster's working directory is its data directory: checking it guards against a PID
+/// that was reused by an unrelated process after that postmaster died.
 func cwd(of pid: Int32) -> String? {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/\(pid)/cwd", &buf, buf.count - 1)
