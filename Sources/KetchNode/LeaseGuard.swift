@@ -26,10 +26,36 @@ final class LeaseGuard: @unchecked Sendable {
     /// Postgres may serve clients until `deadline` on CLOCK_BOOTTIME; the watchdog kills it then.
     func open(until deadline: Instant) throws {
         try ensureWatchdog()
+        try waitForPendingFence()
         try write("open \(deadline.nanoseconds)\n")
     }
 
+    /// A guard whose deadline has passed belongs to the watchdog until it writes `fenced`: it is
+    /// killing Postgres then, and its `fenced` would overwrite an `open` written meanwhile, leaving
+    /// a Postgres opened after that unguarded. So wait for `fenced` (a kill takes milliseconds).
+    private func waitForPendingFence() throws {
+        let limit = MonotonicClock.now() + .seconds(2)
+        while let words = current()?.split(whereSeparator: { $0 == " " || $0 == "\n" }), words.first == "open",
+              words.count > 1, let deadline = Int64(words[1]), MonotonicClock.now().nanoseconds >= deadline {
+            guard MonotonicClock.now() < limit else {
+                throw NodeError("guard", "the lease in \(path) expired and ketch-fence has not fenced it within 2 s; not re-arming it (is ketch-fence running?)")
+            }
+            usleep(2_000)
+        }
+    }
+
     func closed() throws { try write("closed\n") }
+
+    /// Whether the watchdog fenced this guard or its deadline has passed (the watchdog is killing
+    /// Postgres, or will at its next poll): the lease that guard held is over for this copy.
+    func fencedOrExpired() -> Bool {
+        let words = (current() ?? "closed").split(whereSeparator: { $0 == " " || $0 == "\n" })
+        switch words.first {
+        case "fenced": return true
+        case "open": return words.count < 2 || Int64(words[1]).map { MonotonicClock.now().nanoseconds >= $0 } ?? true
+        default: return false
+        }
+    }
 
     /// What the watchdog last wrote, e.g. after it fenced: `fenced <ns>`.
     func current() -> String? { try? String(contentsOfFile: path, encoding: .utf8) }

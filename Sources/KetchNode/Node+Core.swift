@@ -24,6 +24,7 @@ extension Node {
 
     /// Feeds one event to the core and carries out what it says.
     func step(_ event: CoreEvent) {
+        guard fatalError == nil else { return }
         let out = core.handle(event)
         guard !out.isEmpty else { return }
         if !out.persist.isEmpty {
@@ -39,8 +40,9 @@ extension Node {
                 }
             }
             do { try store.write(batch) } catch {
-                // Nothing that depends on this state may leave the node: stop here, loudly.
-                logger.critical("cannot persist protocol state, not sending: \(error)")
+                // Nothing that depends on this state may leave the node: stop taking part at once
+                // and shut down, loudly (see `fatalError`).
+                stopForPersistFailure(error)
                 return
             }
         }

@@ -134,6 +134,10 @@ extension Node {
                 return .error(ErrorReply(code: "forward-failed", message: "could not reach the primary \(self.name(of: primary)) at \(endpoint): \(error)"))
             }
         }
+        if target == identity.serverID {
+            // A switchover to ourselves would fence this primary and hand over to someone else.
+            return .ok(message: "\(config.name) is already the primary of \(name); nothing to do")
+        }
         // The member the core will hand over to (the one named, else the first healthy data-quorum
         // member): this copy follows it right after the fence, without pg_rewind.
         let healthy = membershipView

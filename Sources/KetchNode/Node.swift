@@ -28,6 +28,13 @@ public actor Node {
     private var events: [ClusterEvent] = []
     private var lastPublished = Instant.zero
     private var tasks: [Task<Void, Never>] = []
+    /// Set when the protocol state could not be persisted (a full disk): the node then takes no
+    /// further step — its in-memory core would be ahead of what a restart restores, and a later
+    /// step that persists only its own records could send messages that rest on the lost ones —
+    /// and stops as on SIGTERM (copies closed and stopped, the watchdog still guarding), then
+    /// exits with this error so a supervisor restarts it from what is on disk (finding 8).
+    private(set) var fatalError: NodeError?
+    nonisolated let stopRequest = StopLatch()
     static let maxEvents = 200
     static let tickPeriodNanoseconds: UInt64 = 20_000_000
     static let publishPeriod = Span.milliseconds(500)
@@ -115,6 +122,14 @@ public actor Node {
         })
         resumeDatabases()
         publish(now: MonotonicClock.now())
+    }
+
+    /// See `fatalError`. NodeMain waits on `stopRequest` as on SIGTERM and runs the same shutdown.
+    func stopForPersistFailure(_ error: Error) {
+        guard fatalError == nil else { return }
+        fatalError = NodeError("cannot-persist", "cannot persist protocol state to \(config.dataDirectory)/ketch.db (\(error)); the node stopped rather than run on state a restart would forget: free space on that filesystem, then start ketch-node again")
+        logger.critical("cannot persist protocol state, stopping this node: \(error)")
+        stopRequest.fire("a protocol state persist failure")
     }
 
     public func shutdown() async {

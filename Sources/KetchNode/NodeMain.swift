@@ -6,7 +6,8 @@ import KetchWire
 import Logging
 
 /// Start-up and shutdown of one `ketch-node`: checks everything that can be wrong before it
-/// creates anything, then runs the node until SIGTERM or SIGINT.
+/// creates anything, then runs the node until SIGTERM or SIGINT, or until it cannot persist its
+/// protocol state (then it shuts down the same way and exits with that error).
 public enum NodeMain {
     public static func run(config: NodeConfig, logger: Logger) async throws {
         // Checked first, so a bad secret leaves no data dir or lock behind.
@@ -21,10 +22,11 @@ public enum NodeMain {
             throw NodeError("store", "\(error)")
         }
         let node = try await Node.start(config: config, secret: secret, store: store, logger: logger)
-        let signal = await waitForStopSignal()
+        let signal = await waitForStop(node)
         logger.notice("stopping on \(signal)")
         await node.shutdown()
         withExtendedLifetime(lock) {}
+        if let fatal = await node.fatalError { throw fatal }
     }
 
     static func prepareDataDirectory(_ path: String) throws(NodeError) {
@@ -43,29 +45,48 @@ public enum NodeMain {
         }
     }
 
-    private static func waitForStopSignal() async -> String {
-        await withCheckedContinuation { (c: CheckedContinuation<String, Never>) in
-            let box = SignalBox(continuation: c)
-            for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-                Foundation.signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                source.setEventHandler { box.fire(name) }
-                source.resume()
-                box.keep(source)
-            }
+    /// SIGTERM or SIGINT, or the node itself (see `Node.fatalError`), whichever comes first.
+    private static func waitForStop(_ node: Node) async -> String {
+        let latch = node.stopRequest
+        var sources: [DispatchSourceSignal] = []
+        for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            Foundation.signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { latch.fire(name) }
+            source.resume()
+            sources.append(source)
         }
+        let reason = await latch.wait()
+        withExtendedLifetime(sources) {}
+        return reason
     }
 }
 
-/// Resumes the stop continuation once, whichever signal comes first.
-private final class SignalBox: @unchecked Sendable {
+/// A one-shot stop request: the first `fire` wins, and `wait` returns it whether it came before
+/// or after the wait began.
+final class StopLatch: @unchecked Sendable {
     private let lock = NSLock()
+    private var reason: String?
     private var continuation: CheckedContinuation<String, Never>?
-    private var sources: [DispatchSourceSignal] = []
-    init(continuation: CheckedContinuation<String, Never>) { self.continuation = continuation }
-    func keep(_ s: DispatchSourceSignal) { lock.withLock { sources.append(s) } }
-    func fire(_ name: String) {
-        let c = lock.withLock { () -> CheckedContinuation<String, Never>? in defer { continuation = nil }; return continuation }
-        c?.resume(returning: name)
+
+    func fire(_ why: String) {
+        let c: CheckedContinuation<String, Never>? = lock.withLock {
+            guard reason == nil else { return nil }
+            reason = why
+            defer { continuation = nil }
+            return continuation
+        }
+        c?.resume(returning: why)
+    }
+
+    func wait() async -> String {
+        await withCheckedContinuation { (c: CheckedContinuation<String, Never>) in
+            let ready: String? = lock.withLock {
+                if let reason { return reason }
+                continuation = c
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
     }
 }

@@ -55,6 +55,12 @@ actor ReplicaDatabase {
     /// before the epoch opens.
     private var namedStandbys: [ServerID] = []
     private var reportedCaughtUp = false
+    /// Held for the whole of every open, close and lease extension. The urgent stream (fence,
+    /// extend) and the ordered one (open) run on this one actor, and an actor lets another call
+    /// in at each `await`: a fence's close resumed after the next epoch's open and wrote the guard
+    /// `closed` while Postgres served (reliability finding 3). With this lock the guard always
+    /// tells the truth: Postgres is closed to clients, or the guard holds the current deadline.
+    private let serviceLock = AsyncMutex()
 
     /// Slack between the core's lease end and the watchdog's kill, for the kill itself.
     static let watchdogMargin = Span.milliseconds(50)
@@ -203,7 +209,18 @@ actor ReplicaDatabase {
             // A primary that lost its lease moves to closedPort, off the failover path.
             if state == "fenced" { ordered.push(.parkFenced) }
         case .extendLease(let until):
+            await serviceLock.acquire()
+            defer { serviceLock.release() }
             guard isOpen else { return }
+            if leaseGuard.fencedOrExpired() {
+                // ketch-fence killed Postgres at the old deadline (or is killing it): re-arming the
+                // guard would let the poll start it again read-write. It stays closed (finding 9).
+                isOpen = false
+                state = "fenced"
+                logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; it stays closed")
+                ordered.push(.parkFenced)
+                return
+            }
             do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch { fail(error, doing: "extend lease") }
         default:
             await runLogged(action)
@@ -448,6 +465,8 @@ actor ReplicaDatabase {
 
     /// Step 9 on this server: the watchdog learns the deadline first, then clients are let in.
     private func open(until: Instant) async throws {
+        await serviceLock.acquire()
+        defer { serviceLock.release() }
         guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
         var recovering: Bool?
         if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
@@ -512,6 +531,8 @@ actor ReplicaDatabase {
 
     /// Closed to clients: read-only for new transactions, commits held, sessions ended.
     private func close(reason: String) async throws {
+        await serviceLock.acquire()
+        defer { serviceLock.release() }
         isOpen = false
         settings.extra["default_transaction_read_only"] = "on"
         if !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal") { settings.synchronousStandbys = .holdWrites }

@@ -3,8 +3,11 @@
 // A paused or killed ketch-node cannot fence its own Postgres, yet a primary whose lease ran out
 // must stop serving before anyone else can be granted that lease. This small process does only
 // that: it polls a guard file written by the node and, when the file says "open until D" and the
-// CLOCK_BOOTTIME clock has reached D, it SIGKILLs the postmaster and every child of it, then
-// writes "fenced <now>". Nothing here waits on the node, the network or Postgres.
+// CLOCK_BOOTTIME clock has reached D, it SIGKILLs the postmaster and every child of it, and
+// keeps at it (re-reading the pid file, and looking for `postgres` processes whose working
+// directory is the data directory) until none is left; only then does it write "fenced <now>".
+// A pid file that is missing or half written at D (a postmaster restarting) must not make it
+// declare a running Postgres fenced. Nothing here waits on the node, the network or Postgres.
 //
 // Guard file (one line, replaced atomically by the node):
 //   open <deadline-ns>   Postgres may serve clients until this CLOCK_BOOTTIME instant
@@ -63,25 +66,81 @@ func children(of pid: Int32) -> [Int32] {
     return out
 }
 
-/// The postmaster's working directory is its data directory: checking it guards against a PID
+/// The working directory of `pid`, nil for a process that is gone (or a zombie: it has none).
+/// A postmaster's working directory is its data directory: checking it guards against a PID
 /// that was reused by an unrelated process after that postmaster died.
-func isPostmaster(_ pid: Int32, of dataDirectory: String) -> Bool {
+func cwd(of pid: Int32) -> String? {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/\(pid)/cwd", &buf, buf.count - 1)
-    guard n > 0 else { return false }
-    let cwd = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return cwd == dataDirectory
+    guard n > 0 else { return nil }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-func fence(postmasterPidFile: String) -> Bool {
-    guard let text = readSmallFile(postmasterPidFile) else { return false }
-    let lines = text.split(separator: "\n")
-    guard lines.count >= 2, let pid = Int32(lines[0].trimmingCharacters()), pid > 1, kill(pid, 0) == 0,
-          isPostmaster(pid, of: String(lines[1])) else { return false }
-    let kids = children(of: pid)
-    kill(pid, SIGKILL)
-    for k in kids { kill(k, SIGKILL) }
-    return true
+func executableName(of pid: Int32) -> String? {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/\(pid)/exe", &buf, buf.count - 1)
+    guard n > 0 else { return nil }
+    let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return path.split(separator: "/").last.map(String.init)
+}
+
+/// Every Postgres process of this data directory, found without the pid file: the pid file can
+/// be missing or half written (a postmaster starting or restarting), yet a postmaster and each
+/// of its children run with the data directory as working directory. Only `postgres`
+/// executables count, so an operator's shell that happens to sit in the directory is left alone.
+func postgresProcesses(in dataDirectory: String) -> [Int32] {
+    guard let dir = opendir("/proc") else { return [] }
+    defer { closedir(dir) }
+    var out: [Int32] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+        guard let pid = Int32(name), pid > 1, pid != getpid() else { continue }
+        if let exe = executableName(of: pid), exe.hasPrefix("postgres"), cwd(of: pid) == dataDirectory { out.append(pid) }
+    }
+    return out
+}
+
+/// One round of killing: the postmaster named by the pid file (if its working directory proves
+/// it is one) and its children, plus every Postgres process of the data directory. Returns how
+/// many processes were signalled; 0 means none of ours runs any more.
+func killRound(postmasterPidFile: String, dataDirectory: String) -> Int {
+    var victims: [Int32] = []
+    if let text = readSmallFile(postmasterPidFile) {
+        let lines = text.split(separator: "\n")
+        if lines.count >= 2, let pid = Int32(lines[0].trimmingCharacters()), pid > 1,
+           let dir = cwd(of: pid), dir == String(lines[1]) {
+            victims.append(pid)
+            victims += children(of: pid)
+        }
+    }
+    for pid in postgresProcesses(in: dataDirectory) {
+        victims.append(pid)
+        victims += children(of: pid)
+    }
+    var signalled = 0
+    for pid in Set(victims) where kill(pid, SIGKILL) == 0 && cwd(of: pid) != nil { signalled += 1 }
+    return signalled
+}
+
+/// Kills until no Postgres process of the data directory is left, re-reading the pid file every
+/// round: the copy is declared fenced only once nothing of it runs. Returns whether anything was
+/// killed (false: nothing was running at the deadline).
+func fence(postmasterPidFile: String, dataDirectory: String) -> Bool {
+    var killedAny = false
+    while true {
+        let n = killRound(postmasterPidFile: postmasterPidFile, dataDirectory: dataDirectory)
+        if n == 0 { return killedAny }
+        killedAny = true
+        usleep(1_000)
+    }
+}
+
+/// The data directory is the pid file's directory, resolved as the kernel shows a working directory.
+func dataDirectory(ofPidFile path: String) -> String {
+    let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    guard let resolved = realpath(dir.isEmpty ? "." : dir, nil) else { return dir }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }
 
 extension Substring {
@@ -106,7 +165,7 @@ while true {
     if state.first == "open", state.count >= 2, let deadline = Int64(state[1]) {
         guarding = true
         if now >= deadline {
-            let killed = fence(postmasterPidFile: pidFile)
+            let killed = fence(postmasterPidFile: pidFile, dataDirectory: dataDirectory(ofPidFile: pidFile))
             writeGuard(guardFile, "fenced \(now)\(killed ? "" : " nothing-running")\n")
             guarding = false
         }

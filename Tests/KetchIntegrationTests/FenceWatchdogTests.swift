@@ -87,6 +87,52 @@ import Glibc
         #expect(try String(contentsOfFile: guardFile, encoding: .utf8).contains("nothing-running"))
     }
 
+    /// A stand-in for a postmaster the pid file does not (yet) name: an executable called
+    /// `postgres` (a copy of `sleep`) running with the data directory as working directory.
+    func unnamedPostgres(in dir: TempDir) throws -> TestProcess {
+        let exe = dir.path + "/bin/postgres"
+        try FileManager.default.createDirectory(atPath: dir.path + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: exe)
+        return try TestProcess(exe, ["600"], log: dir.path + "/pg.log", workingDirectory: dir.path + "/data")
+    }
+
+    /// Finding 9: at the deadline the pid file was missing (a postmaster restarting), and the
+    /// watchdog wrote `fenced … nothing-running` while Postgres kept serving. It must find the
+    /// postmaster anyway and declare the copy fenced only once it is dead.
+    @Test func aMissingPidFileAtTheDeadlineStillKillsPostgres() async throws {
+        let dir = try TempDir("ketch-fence")
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.path + "/data", withIntermediateDirectories: true)
+        let pg = try unnamedPostgres(in: dir)
+        defer { pg.kill9() }
+        let pidFile = dir.path + "/data/postmaster.pid"   // never written
+        let guardFile = dir.path + "/guard"
+        try Data("open \(boottime() + 300_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"], log: dir.path + "/fence.log")
+        defer { fence.kill9() }
+        #expect(await eventually(within: 8) { !pg.isRunning }, "Postgres still runs after the deadline")
+        #expect(await eventually(within: 5) { (try? String(contentsOfFile: guardFile, encoding: .utf8))?.hasPrefix("fenced") == true })
+        let text = try String(contentsOfFile: guardFile, encoding: .utf8)
+        #expect(!text.contains("nothing-running"), "declared nothing running while Postgres ran: \(text)")
+    }
+
+    /// The pid file is being rewritten (empty) at the deadline: same as missing.
+    @Test func aHalfWrittenPidFileAtTheDeadlineStillKillsPostgres() async throws {
+        let dir = try TempDir("ketch-fence")
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.path + "/data", withIntermediateDirectories: true)
+        let pg = try unnamedPostgres(in: dir)
+        defer { pg.kill9() }
+        let pidFile = dir.path + "/data/postmaster.pid"
+        try Data("\(pg.pid)\n".utf8).write(to: URL(fileURLWithPath: pidFile))   // no data directory line yet
+        let guardFile = dir.path + "/guard"
+        try Data("open \(boottime() + 300_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"], log: dir.path + "/fence.log")
+        defer { fence.kill9() }
+        #expect(await eventually(within: 8) { !pg.isRunning }, "Postgres still runs after the deadline")
+        #expect(await eventually(within: 5) { (try? String(contentsOfFile: guardFile, encoding: .utf8))?.hasPrefix("fenced") == true })
+    }
+
     @Test func itRefusesBadArguments() throws {
         let r = try runCommand(Binaries.path("ketch-fence"), ["only-one"])
         #expect(r.status == 2)

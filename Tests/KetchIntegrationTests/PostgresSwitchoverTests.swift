@@ -77,6 +77,14 @@ import KetchShared
         print("switchover: acknowledged=\(writer.ackCount) lost=\(lost.count)")
         #expect(lost.isEmpty, "lost: \(lost.sorted().prefix(20))")
 
+        // Asking for the primary it already has changes nothing (finding 5), from any server.
+        let epochNow = await helper.replica(c, "itdb", from: 0)?["epoch"]
+        let again = try helper.ctl(c, ((newPrimary ?? 0) + 1) % 4, ["failover", "itdb", "--to", targetName])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect((again.stdout + again.stderr).contains("is already the primary of itdb"), "answer was: \(again.stdout) \(again.stderr)")
+        #expect(await helper.replica(c, "itdb", from: 0)?["epoch"] == epochNow, "a switchover to the current primary changed the epoch")
+        #expect(await helper.openPrimary(c, "itdb", among: [0, 1, 2, 3]) == newPrimary)
+
         // The other database did not notice.
         #expect(await helper.replica(c, "itdb2", from: 1)?["epoch"] == epoch2)
         #expect(sql2.run("INSERT INTO ketch_writes VALUES (1)") != nil)
