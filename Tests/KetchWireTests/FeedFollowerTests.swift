@@ -10,7 +10,13 @@ struct FeedFollowerTests {
         let (server, endpoint) = try await startServer(handler: TestHandler(publisher: publisher))
         let follower = FeedFollower(endpoint: endpoint, secret: testSecret)
         var events = follower.events().makeAsyncIterator()
-        #expect(await events.next() == .connected(endpoint))
+        // On a loaded machine a first handshake may time out; the follower then retries, which
+        // shows up as disconnects before the first connect.
+        var connected = false
+        while let event = await events.next() {
+            if event == .connected(endpoint) { connected = true; break }
+        }
+        #expect(connected)
         guard case .message(.snapshot(0, _)) = await events.next() else { Issue.record("no snapshot"); return }
         guard case .message(.heartbeat(1, _)) = await events.next() else { Issue.record("no heartbeat"); return }
 
