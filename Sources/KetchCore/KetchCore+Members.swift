@@ -85,7 +85,7 @@ extension KetchCore {
             return
         }
         // Two members may both continue the same epoch; the lower server ID keeps it.
-        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, m.source > me {
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, old.record.dataState == .inSync, m.source > me {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
@@ -120,6 +120,8 @@ extension KetchCore {
         st.standDownUntil = nil
         st.takeoverUntil = nil
         st.handover = nil
+        st.giveWay = nil
+        st.dbRetryAt = nil
         st.primarySeen = now
         if old == nil { replicaOrder = nil }
         replicas[m.replica] = st
@@ -198,6 +200,11 @@ extension KetchCore {
         case .failed(_, let message):
             st.postgres = PostgresStatus(state: "failed", error: message)
             note(id, st.record.epoch.id, "database failed: \(message)")
+            if st.record.primary == config.server {
+                if st.giveWay == nil { databaseFailedWhileLeading(&st, now: now) }
+            } else if st.record.hasData, st.record.epoch.dataQuorum.contains(config.server) || st.record.epoch.asyncMembers.contains(config.server) {
+                st.dbRetryAt = now + config.leaseDuration
+            }
         case .status(_, let s):
             st.postgres = s
         case .fenced:
