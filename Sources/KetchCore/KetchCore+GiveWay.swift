@@ -47,7 +47,10 @@ extension KetchCore {
 
     mutating func giveWay(_ st: inout ReplicaState, now: Instant) {
         let id = st.record.replica
-        if st.serving != nil { fence(&st) }
+        // Fenced even when this process is not serving: a previous incarnation may have opened
+        // the database (its watchdog still running), and a failed action need not have stopped
+        // Postgres. The release waits for this fence to be reported done.
+        fence(&st)
         var ballot: Ballot?
         if let p = st.proposer, p.target.epoch == st.record.epoch.id, p.target.successor == nil { ballot = p.lastProposed }
         // No further lease rounds: a renewal would keep the others out.

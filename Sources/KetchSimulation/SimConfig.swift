@@ -52,6 +52,8 @@ public struct SimResult: Sendable {
     public var simulatedNs: Int64 = 0
     public var ackedWrites = 0
     public var reads = 0
+    /// Database actions the Postgres model failed (promote, follow, clone).
+    public var databaseFailures = 0
     /// Milliseconds from healing to every replica served by a full-size group.
     public var recoveryMs: Int64?
     /// Wall-clock nanoseconds spent inside `KetchCore.handle` (with `measureCore`).

@@ -88,6 +88,7 @@ extension Simulation {
             copy.role = .none
             copy.openUntil = nil
             copy.pending = []
+            result.databaseFailures += 1
             queue.push(now + dbRng.int(1...50) * 1_000_000, .databaseFailed(i, id, "\(c.action) failed (model)", incarnation: servers[i].incarnation))
         }
         dbs[k] = copy
