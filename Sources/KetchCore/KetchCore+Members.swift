@@ -9,7 +9,7 @@ extension KetchCore {
         }
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
+        if (r.refusal == .revokedToOther && p.revokedElsewhere) || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
         replicas[r.replica] = st
         for (s, m) in proposes { send(m, to: s) }
     }
@@ -22,7 +22,7 @@ extension KetchCore {
         }
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch, successor: r.successor) }
+        if r.refusal == .revokedToOther && p.revokedElsewhere { supersededEpoch(&st, r.epoch, successor: r.successor) }
         if acquired, p.target.successor == nil, !p.leaseAllOpen, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
            !st.progress.opened {
             // Our open epoch was closed by another server that is reconfiguring: stop renewing
