@@ -92,7 +92,12 @@ extension KetchCore {
         if let old, old.record.epoch.id == m.epoch, old.record.primary == m.source {
             // A repeat: the primary does not see us streaming yet, so point the database again.
             let role = old.record.epoch.role(of: me, primary: m.source)
-            if old.record.hasData && (role == .sync || role == .async) { db(m.replica, .follow(primary: m.source)) }
+            if old.record.hasData && (role == .sync || role == .async) {
+                // Whatever this server told its database before (it may have taken over this
+                // epoch and promoted), it is a standby now: a later epoch of its own must promote.
+                replicas[m.replica]?.dbPrimary = false
+                db(m.replica, .follow(primary: m.source))
+            }
             send(.replicaCreateReply(reply(nil)), to: m.source)
             return
         }
@@ -140,6 +145,14 @@ extension KetchCore {
             return
         }
         if st.record.dataState != .inSync || st.record.peerState != .inSync || st.record.primary != m.source {
+            if st.record.primary == me && m.source != me {
+                // We had taken this epoch over, but its primary is alive and at Step 7: it keeps
+                // it (seed 25391: the stale `dbPrimary` later kept our own epoch from promoting).
+                if st.serving != nil { fence(&st) }
+                st.proposer = nil
+                st.progress = Progress(epoch: st.record.epoch.id)
+                st.dbPrimary = false
+            }
             st.record.dataState = .inSync
             st.record.peerState = .inSync
             st.record.primary = m.source
