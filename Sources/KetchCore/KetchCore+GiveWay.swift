@@ -85,7 +85,7 @@ extension KetchCore {
         // Nobody took over (the candidates were not in-sync after all, or became unhealthy):
         // take the lead back. The copy is no less complete than before its database failed,
         // and a promote that fails again gives way again.
-        if now >= g.since + config.leaseDuration * 10 {
+        if now >= g.since + config.leaseDuration * 4 {
             st.giveWay = nil
             st.record.dataState = .inSync
             persist(st.record)
