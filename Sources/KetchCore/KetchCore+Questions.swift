@@ -16,6 +16,11 @@ extension KetchCore {
         let me = config.server
 
         enforceFence(&st, now: now)
+        if st.giveWay == nil, st.record.primary == me, st.record.dataState == .catchUp, !st.record.superseded {
+            // Only giving way leaves our own epoch catch-up and not superseded: after a restart
+            // (the give-way state is volatile) go on asking, and take the lead back in time.
+            st.giveWay = GiveWay(epoch: st.record.epoch.id, ballot: nil, since: now)
+        }
         if st.giveWay != nil { continueGivingWay(&st, now: now) }
         if st.dbRetryAt != nil { retryDatabase(&st, now: now) }
         // Question 2: only an in-sync copy in the data quorum may act.
