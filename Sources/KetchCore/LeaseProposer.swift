@@ -43,7 +43,9 @@ struct LeaseProposer {
     /// 3@s1 at s1 and to 6@s2 at s2, each side gave up on hearing the other, and nobody was
     /// in-sync any more although s3's acceptor could still decide it).
     var revokedAt: Set<ServerID> = []
-    var revokedElsewhere: Bool { revokedAt.count > target.group.count - target.quorum }
+    /// Counted together with the acceptors that forgot the epoch: neither will ever grant it
+    /// (seed 5545: one of each left a dead-branch reconfigurer waiting forever).
+    var revokedElsewhere: Bool { revokedAt.union(unknownAt).count > target.group.count - target.quorum }
 
     init(target: LeaseTarget) { self.target = target }
 
