@@ -9,7 +9,7 @@ extension KetchCore {
         }
         let proposes = p.prepareReply(r, now: now, me: config.server, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
+        if (r.refusal == .revokedToOther && p.revokedElsewhere) || p.epochGone { supersededEpoch(&st, r.epoch, successor: r.successor) }
         replicas[r.replica] = st
         for (s, m) in proposes { send(m, to: s) }
     }
@@ -22,7 +22,7 @@ extension KetchCore {
         }
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
-        if r.refusal == .revokedToOther { supersededEpoch(&st, r.epoch, successor: r.successor) }
+        if r.refusal == .revokedToOther && p.revokedElsewhere { supersededEpoch(&st, r.epoch, successor: r.successor) }
         if acquired, p.target.successor == nil, !p.leaseAllOpen, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
            !st.progress.opened {
             // Our open epoch was closed by another server that is reconfiguring: stop renewing
@@ -85,14 +85,19 @@ extension KetchCore {
             return
         }
         // Two members may both continue the same epoch; the lower server ID keeps it.
-        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, m.source > me {
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, old.record.dataState == .inSync, m.source > me {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
         if let old, old.record.epoch.id == m.epoch, old.record.primary == m.source {
             // A repeat: the primary does not see us streaming yet, so point the database again.
             let role = old.record.epoch.role(of: me, primary: m.source)
-            if old.record.hasData && (role == .sync || role == .async) { db(m.replica, .follow(primary: m.source)) }
+            if old.record.hasData && (role == .sync || role == .async) {
+                // Whatever this server told its database before (it may have taken over this
+                // epoch and promoted), it is a standby now: a later epoch of its own must promote.
+                replicas[m.replica]?.dbPrimary = false
+                db(m.replica, .follow(primary: m.source))
+            }
             send(.replicaCreateReply(reply(nil)), to: m.source)
             return
         }
@@ -120,6 +125,8 @@ extension KetchCore {
         st.standDownUntil = nil
         st.takeoverUntil = nil
         st.handover = nil
+        st.giveWay = nil
+        st.dbRetryAt = nil
         st.primarySeen = now
         if old == nil { replicaOrder = nil }
         replicas[m.replica] = st
@@ -138,6 +145,14 @@ extension KetchCore {
             return
         }
         if st.record.dataState != .inSync || st.record.peerState != .inSync || st.record.primary != m.source {
+            if st.record.primary == me && m.source != me {
+                // We had taken this epoch over, but its primary is alive and at Step 7: it keeps
+                // it (seed 25391: the stale `dbPrimary` later kept our own epoch from promoting).
+                if st.serving != nil { fence(&st) }
+                st.proposer = nil
+                st.progress = Progress(epoch: st.record.epoch.id)
+                st.dbPrimary = false
+            }
             st.record.dataState = .inSync
             st.record.peerState = .inSync
             st.record.primary = m.source
@@ -198,6 +213,11 @@ extension KetchCore {
         case .failed(_, let message):
             st.postgres = PostgresStatus(state: "failed", error: message)
             note(id, st.record.epoch.id, "database failed: \(message)")
+            if st.record.primary == config.server {
+                if st.giveWay == nil { databaseFailedWhileLeading(&st, now: now) }
+            } else if st.record.hasData, st.record.epoch.dataQuorum.contains(config.server) || st.record.epoch.asyncMembers.contains(config.server) {
+                st.dbRetryAt = now + config.leaseDuration
+            }
         case .status(_, let s):
             st.postgres = s
         case .fenced:

@@ -16,6 +16,13 @@ extension KetchCore {
         let me = config.server
 
         enforceFence(&st, now: now)
+        if st.giveWay == nil, st.record.primary == me, st.record.dataState == .catchUp, !st.record.superseded {
+            // Only giving way leaves our own epoch catch-up and not superseded: after a restart
+            // (the give-way state is volatile) go on asking, and take the lead back in time.
+            st.giveWay = GiveWay(epoch: st.record.epoch.id, ballot: nil, since: now)
+        }
+        if st.giveWay != nil { continueGivingWay(&st, now: now) }
+        if st.dbRetryAt != nil { retryDatabase(&st, now: now) }
         // Question 2: only an in-sync copy in the data quorum may act.
         guard st.record.dataState == .inSync, st.record.epoch.dataQuorum.contains(me) else { return }
         // Question 3: unresponsive members (or a missing/abdicating primary) → Step 1.
@@ -210,6 +217,7 @@ extension KetchCore {
         let id = st.record.replica
         let epoch = st.record.epoch
         if !st.dbPrimary {
+            guard st.dbRetryAt == nil else { return false }
             st.dbPrimary = true
             db(id, .promote)
         }

@@ -37,6 +37,15 @@ struct LeaseProposer {
     /// replaced by a newer one everywhere that matters and can never be leased again.
     var unknownAt: Set<ServerID> = []
     var epochGone: Bool { unknownAt.count >= target.quorum }
+    /// Acceptors that recorded another successor for the epoch (a successor never changes).
+    /// Only when so many did that no quorum is left for ours is the epoch lost to the other
+    /// successor: one acceptor saying so may be one half of a split (seed 32114: 1@s1 revoked to
+    /// 3@s1 at s1 and to 6@s2 at s2, each side gave up on hearing the other, and nobody was
+    /// in-sync any more although s3's acceptor could still decide it).
+    var revokedAt: Set<ServerID> = []
+    /// Counted together with the acceptors that forgot the epoch: neither will ever grant it
+    /// (seed 5545: one of each left a dead-branch reconfigurer waiting forever).
+    var revokedElsewhere: Bool { revokedAt.union(unknownAt).count > target.group.count - target.quorum }
 
     init(target: LeaseTarget) { self.target = target }
 
@@ -64,6 +73,7 @@ struct LeaseProposer {
     /// else holds an unexpired lease. The timer origin is `now`, read before sending.
     mutating func prepareReply(_ r: LeasePrepareReply, now: Instant, me: ServerID, timing: LeaseTiming, backoff: Span) -> [(ServerID, KetchMessage)] {
         if r.refusal == .unknownEpoch, target.group.contains(r.source), r.ballot.server == me { unknownAt.insert(r.source) }
+        if r.refusal == .revokedToOther, target.group.contains(r.source) { revokedAt.insert(r.source) }
         guard case .preparing(let ballot, let started, var granted) = phase, r.ballot == ballot,
               target.group.contains(r.source) else { return [] }
         if let refusal = r.refusal {
@@ -92,6 +102,7 @@ struct LeaseProposer {
 
     /// Handles a propose reply; returns true when the lease was (re)acquired by this reply.
     mutating func proposeReply(_ r: LeaseProposeReply, now: Instant, timing: LeaseTiming, backoff: Span) -> Bool {
+        if r.refusal == .revokedToOther, target.group.contains(r.source) { revokedAt.insert(r.source) }
         guard case .proposing(let ballot, let started, var granted, var allOpen) = phase, r.ballot == ballot,
               target.group.contains(r.source) else { return false }
         if r.refusal != nil {

@@ -46,6 +46,20 @@ struct Handover {
     var askedAt: Instant?
 }
 
+/// A leader whose database failed (PDF: none; liveness) is giving way: it stopped renewing, and
+/// asks an in-sync member of its data quorum to reconfigure, one at a time, until a newer epoch's
+/// Replica Create arrives. Volatile: after a restart the record (catch-up) keeps it from leading
+/// and the lapsed lease lets the others act anyway.
+struct GiveWay {
+    var epoch: EpochID
+    /// The ballot of the lease on this epoch itself, to release once fenced (nil: nothing to
+    /// release; a Steps 3-4 lease on the prior simply lapses).
+    var ballot: Ballot?
+    var released = false
+    var since: Instant
+    var askedAt: Instant?
+}
+
 /// Everything this server holds for one replica: the persisted record and the volatile parts.
 struct ReplicaState {
     var record: ReplicaRecord
@@ -68,6 +82,10 @@ struct ReplicaState {
     var handover: Handover?
     /// As member: the primary asked us to take over (planned switchover) until then.
     var takeoverUntil: Instant?
+    /// As (would-be) primary whose database failed: giving way to another member.
+    var giveWay: GiveWay?
+    /// As member whose database action failed: when to point it at the primary again.
+    var dbRetryAt: Instant?
     /// When a reconfiguration that another member should run was first seen as needed.
     var troubleSince: Instant?
     /// Last time the record's primary showed it is at work here (lease rounds, epoch requests).

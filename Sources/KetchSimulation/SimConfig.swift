@@ -12,6 +12,9 @@ public struct SimConfig: Sendable {
     /// Let one clock drift beyond ρ (the protocol is then allowed to fail; off by default).
     public var beyondDrift = false
     public var trace = false
+    /// Let the Postgres model fail a promote (and, less often, a follow or clone) now and then,
+    /// drawn from its own seed-derived stream so runs without a failure replay as before.
+    public var databaseFailures = true
     /// Fixed cluster shape (benchmarks); nil lets the seed choose.
     public var servers: Int?
     public var replicas: Int?
@@ -26,6 +29,7 @@ public struct SimConfig: Sendable {
         if mutation != .none { s += " --mutation \(mutation.rawValue)" }
         if beyondDrift { s += " --beyond-drift" }
         if safetySeconds != 20 { s += " --safety-seconds \(safetySeconds)" }
+        if !databaseFailures { s += " --no-database-failures" }
         return s + " --trace"
     }
 }
@@ -48,6 +52,8 @@ public struct SimResult: Sendable {
     public var simulatedNs: Int64 = 0
     public var ackedWrites = 0
     public var reads = 0
+    /// Database actions the Postgres model failed (promote, follow, clone).
+    public var databaseFailures = 0
     /// Milliseconds from healing to every replica served by a full-size group.
     public var recoveryMs: Int64?
     /// Wall-clock nanoseconds spent inside `KetchCore.handle` (with `measureCore`).

@@ -82,7 +82,25 @@ extension Simulation {
             copy.pending = []
             checker.closed(replica: id, server: i, at: now)
         }
+        if config.databaseFailures, let rate = failureRate(c.action), dbRng.chance(rate) {
+            // Postgres exits (e.g. "WAL ends before consistent recovery point"): the copy is down
+            // until the core points it somewhere again.
+            copy.role = .none
+            copy.openUntil = nil
+            copy.pending = []
+            result.databaseFailures += 1
+            queue.push(now + dbRng.int(1...50) * 1_000_000, .databaseFailed(i, id, "\(c.action) failed (model)", incarnation: servers[i].incarnation))
+        }
         dbs[k] = copy
+    }
+
+    /// How often the model fails an action: promotes often enough that most seeds see one.
+    func failureRate(_ action: DatabaseAction) -> Double? {
+        switch action {
+        case .promote: 0.1
+        case .follow, .clone: 0.02
+        default: nil
+        }
     }
 
     /// A fence completes: client service stops (unless the copy was opened again since), and a

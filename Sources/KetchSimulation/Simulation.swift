@@ -15,6 +15,8 @@ public struct Simulation {
         /// A fence takes a moment (sessions are terminated); then the node reports it done.
         case fenceDone(Int, ReplicaID, opens: Int, incarnation: UInt64)
         case heal(HealKind)
+        /// The Postgres model failed an action; the node reports it a moment later.
+        case databaseFailed(Int, ReplicaID, String, incarnation: UInt64)
         case liveness
     }
     enum HealKind { case link(Int, Int), loss, all }
@@ -55,6 +57,8 @@ public struct Simulation {
     public internal(set) var result: SimResult
     var config: SimConfig
     var rng: SimRandom
+    /// Database failures only: a separate stream, so the main one is drawn exactly as before.
+    var dbRng: SimRandom
     var queue = EventQueue<Event>()
     var servers: [Server] = []
     var now: Int64 = 0
@@ -87,6 +91,7 @@ public struct Simulation {
     public init(config: SimConfig) {
         self.config = config
         self.rng = SimRandom(seed: config.seed)
+        self.dbRng = SimRandom(seed: config.seed ^ 0xDB_FA11_ED00)
         self.result = SimResult(config: config)
         setUp()
     }
@@ -264,6 +269,10 @@ public struct Simulation {
             fenceDone(i, id, opens: opens, incarnation: inc)
         case .heal(let kind):
             heal(kind)
+        case .databaseFailed(let i, let id, let message, let inc):
+            guard servers[i].incarnation == inc, processUp(i) else { return }
+            trace("\(servers[i].id) db \(id) failed: \(message)")
+            feed(i, .database(.failed(id, message: message), now: localNow(i)))
         case .liveness:
             break
         }

@@ -14,6 +14,7 @@ struct KetchSim: ParsableCommand {
     @Option(help: "Break one rule on purpose: \(Mutation.allCases.filter { $0 != .none }.map(\.rawValue).joined(separator: ", ")).")
     var mutation: String = "none"
     @Flag(help: "Let one clock drift beyond the configured bound.") var beyondDrift = false
+    @Flag(help: "Never fail a database action in the Postgres model (runs as before failures were modelled).") var noDatabaseFailures = false
     @Option(help: "Simulated seconds of faults per seed.") var safetySeconds: Int64 = 20
     @Flag(help: "Benchmark: 5 servers × 20 replicas; print core steps per second and simulation speed-up.") var bench = false
 
@@ -34,6 +35,7 @@ struct KetchSim: ParsableCommand {
         }
         let configure: (inout SimConfig) -> Void = { c in
             c.beyondDrift = beyondDrift
+            c.databaseFailures = !noDatabaseFailures
             c.safetySeconds = safetySeconds
             c.trace = trace
         }

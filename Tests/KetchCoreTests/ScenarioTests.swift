@@ -56,6 +56,15 @@ func runScenario(_ script: [String]) throws -> [String] {
             if !found { c.transcript.append("(not reached within 30s)") }
         case "isolate": c.nodes[try server(words[0])].isolated = true
         case "heal": c.nodes[try server(words[0])].isolated = false
+        case "fail-db":
+            // The replica's Postgres on that server exits (e.g. a promote that cannot reach a
+            // consistent state): the database is down and the node reports the failure.
+            let i = try server(after("at") ?? "")
+            let id = ReplicaID(words[0])
+            c.nodes[i].primaryOf.remove(id)
+            c.nodes[i].following[id] = nil
+            c.log("\(c.nodes[i].id) db \(id) FAILED")
+            c.feed(i, .database(.failed(id, message: "WAL ends before consistent recovery point"), now: c.instant))
         case "crash": c.crash(try server(words[0]))
         case "restart": c.restart(try server(words[0]), reboot: false)
         case "reboot": c.restart(try server(words[0]), reboot: true)

@@ -15,6 +15,23 @@ func seedBatch(batch: Int) {
     #expect(summary.ackedWrites > 0, "clients must get writes acknowledged")
 }
 
+/// The Postgres model fails promotes (and follows/clones) now and then; a leader whose promote
+/// failed must give way, so these seeds still recover. Without database failures the same seeds
+/// replay the schedule they had before failures were modelled.
+@Test func databaseFailuresAreModelledAndRecovered() {
+    var failed = 0, seedsWithFailure = 0
+    let summary = Campaign.run(from: 2_001, count: 40, configure: { $0.safetySeconds = 10 }) { r in
+        failed += r.databaseFailures
+        if r.databaseFailures > 0 { seedsWithFailure += 1 }
+    }
+    for f in summary.failures { Issue.record("seed \(f.config.seed): \(f.violations.first!)\nreplay: \(f.config.replayCommand)") }
+    #expect(seedsWithFailure >= 10, "the model must fail database actions in many seeds (\(failed) failures in \(seedsWithFailure) seeds)")
+    var off = SimConfig(seed: 2_001); off.databaseFailures = false; off.safetySeconds = 10
+    var sim = Simulation(config: off)
+    #expect(sim.run().databaseFailures == 0)
+    #expect(off.replayCommand.contains("--no-database-failures"))
+}
+
 /// Each deliberately broken rule must be caught: the checker has teeth.
 @Test(arguments: Mutation.allCases.filter { $0 != .none })
 func mutationIsCaught(mutation: Mutation) throws {
