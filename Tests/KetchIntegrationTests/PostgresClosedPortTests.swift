@@ -38,8 +38,12 @@ import Glibc
         #expect(await eventually(within: 10, every: 0.2) { onClosedPort.run("SELECT count(*) FROM ketch_writes") == "1" },
                 "a parked copy should be readable on closedPort for inspection")
         #expect(onClosedPort.run("INSERT INTO ketch_writes VALUES (2)") == nil, "a parked copy accepted a write")
+        // The status is refreshed by the node's periodic poll (at least every second).
+        let reported = await eventually(within: 5, every: 0.2) {
+            await c.get(.dbmgr, from: primary)?.data.first?.attributes["port"] == .int(17_333)
+        }
         let dbmgr = await c.get(.dbmgr, from: primary)?.data.first?.attributes
-        #expect(dbmgr?["port"] == .int(17_333), "get dbmgr shows the port Postgres listens on: \(String(describing: dbmgr))")
+        #expect(reported, "get dbmgr shows the port Postgres listens on: \(String(describing: dbmgr))")
 
         // The cluster comes back: writes resume through the multi-host string, and the
         // ex-primary serves (as primary or standby) on the service port again.
