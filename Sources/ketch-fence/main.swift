@@ -117,8 +117,11 @@ func killRound(postmasterPidFile: String, dataDirectory: String) -> Int {
         victims.append(pid)
         victims += children(of: pid)
     }
+    // A process counts when it was alive before the signal: a zombie has no working directory
+    // (so rounds end once everything is dead), and one that dies at once is still counted as
+    // killed (checking after the signal raced with its death and reported "nothing-running").
     var signalled = 0
-    for pid in Set(victims) where kill(pid, SIGKILL) == 0 && cwd(of: pid) != nil { signalled += 1 }
+    for pid in Set(victims) where cwd(of: pid) != nil && kill(pid, SIGKILL) == 0 { signalled += 1 }
     return signalled
 }
 
