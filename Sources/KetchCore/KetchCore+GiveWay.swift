@@ -53,13 +53,7 @@ extension KetchCore {
         fence(&st)
         var ballot: Ballot?
         if let p = st.proposer, p.target.epoch == st.record.epoch.id, p.target.successor == nil { ballot = p.lastProposed }
-        // No further lease rounds: a renewal would keep the others out.
-        st.proposer = nil
-        st.handover = nil
-        st.standDownUntil = nil
-        st.takeoverUntil = nil
-        st.dbPrimary = false
-        st.syncSet = nil
+        st.dropLeadership()
         st.record.dataState = .catchUp
         st.progress = Progress(epoch: st.record.epoch.id)
         persist(st.record)

@@ -119,12 +119,7 @@ extension KetchCore {
         if st.serving != nil { fence(&st) }
         st.record = record
         st.progress = Progress(epoch: m.epoch)
-        st.proposer = nil
-        st.dbPrimary = false
-        st.syncSet = nil
-        st.standDownUntil = nil
-        st.takeoverUntil = nil
-        st.handover = nil
+        st.dropLeadership()
         st.giveWay = nil
         st.dbRetryAt = nil
         st.primarySeen = now

@@ -112,4 +112,15 @@ struct ReplicaState {
         let renew = (p.leaseStarted ?? now) + renewPeriod
         return min(end, max(renew, now))
     }
+
+    /// This server no longer leads the replica: no lease rounds (a renewal would keep others
+    /// out), no hand-over or takeover in progress, and its database is not a primary to it.
+    mutating func dropLeadership() {
+        proposer = nil
+        handover = nil
+        standDownUntil = nil
+        takeoverUntil = nil
+        dbPrimary = false
+        syncSet = nil
+    }
 }
