@@ -12,7 +12,9 @@ public struct ServiceInterval: Sendable, Equatable, CustomStringConvertible {
     }
     public var description: String { "\(server) [\(start), \(end)]" }
 
-    /// Parses one server's service journal (`<ns> <replica> open <deadline-ns>` / `<ns> <replica> closed`).
+    /// Parses one server's service journal (`<ns> <replica> open <deadline-ns>` / `<ns> <replica> closed`,
+    /// and the watchdog's `<ns> <replica> fenced <late-ns> killed|nothing-running`, which ends an
+    /// interval like `closed`: Postgres was dead from then on).
     /// The journal's deadline is the watchdog's, which the node sets `graceNs` (its watchdog
     /// margin, 50 ms) before its own lease end: the lease — and so the interval — runs to that end.
     public static func parse(journal text: String, server: String, graceNs: Int64 = 0) throws -> [ServiceInterval] {
@@ -33,16 +35,29 @@ public struct ServiceInterval: Sendable, Equatable, CustomStringConvertible {
                     if let cur = open[replica] { out.append(cur) }
                     open[replica] = ServiceInterval(server: server, replica: replica, start: t, end: deadline)
                 }
-            case "closed":
+            case "closed", "fenced":
                 if var cur = open.removeValue(forKey: replica) {
                     cur.end = min(cur.end, t)
                     out.append(cur)
                 }
             default:
-                throw HistoryError("journal of \(server) line \(i + 1): unknown word '\(w[2])' (expected open or closed)")
+                throw HistoryError("journal of \(server) line \(i + 1): unknown word '\(w[2])' (expected open, closed or fenced)")
             }
         }
         out.append(contentsOf: open.values)
         return out.sorted { ($0.start, $0.server) < ($1.start, $1.server) }
+    }
+}
+
+/// How late the watchdog (`ketch-fence`) killed Postgres after a lease deadline, from the
+/// `fenced` lines of a service journal: the lease margin (50 ms) is what lateness eats into.
+public enum WatchdogLateness {
+    /// Lateness in nanoseconds of every fence that found Postgres running.
+    public static func parse(journal text: String) -> [Int64] {
+        text.split(separator: "\n").compactMap { raw in
+            let w = raw.split(separator: " ")
+            guard w.count >= 5, w[2] == "fenced", w[4] == "killed" else { return nil }
+            return Int64(w[3])
+        }
     }
 }

@@ -56,7 +56,8 @@ enum NodeHooks {
 /// One line per lease-guard change: `<real-boottime-ns> <replica> open <deadline-real-ns>`,
 /// `... closed`, written *after* the guard file itself (so an open line never precedes the
 /// watchdog knowing the deadline). Deadlines are converted back to real time so the checker
-/// needs no knowledge of the test clock rate.
+/// needs no knowledge of the test clock rate. `ketch-fence` appends its own
+/// `<real-boottime-ns> <replica> fenced <late-ns> killed|nothing-running` when it kills at a deadline.
 enum ServiceJournal {
     private static let lock = NSLock()
 

@@ -71,12 +71,14 @@ struct Check: ParsableCommand {
         let ops = try HistoryFile.read(HistoryOp.self, from: runDir + "/history.ndjson")
         var intervals: [ServiceInterval] = []
         var journaled = Set<String>()
+        var fenceLateness: [Int64] = []
         let jdir = runDir + "/journal"
         for f in (try? FileManager.default.contentsOfDirectory(atPath: jdir))?.sorted() ?? [] where f.hasSuffix(".journal") {
             let server = String(f.dropLast(".journal".count))
             let text = (try? String(contentsOfFile: jdir + "/" + f, encoding: .utf8)) ?? ""
             intervals += try ServiceInterval.parse(journal: text, server: server, graceNs: Int64(fenceMarginMs) * 1_000_000)
             journaled.insert(server)
+            fenceLateness += WatchdogLateness.parse(journal: text)
         }
         let faults = try parseFaults(runDir + "/faults.txt")
         let window = try parseWindow(runDir + "/window.txt")
@@ -88,6 +90,10 @@ struct Check: ParsableCommand {
                                               faults: faults, window: window, convergedSeconds: seconds, recoveryBoundSeconds: recoveryBound))
         var lines: [String] = []
         lines.append("servers journaled: \(journaled.sorted().joined(separator: ",")); service intervals: \(intervals.count)")
+        if !fenceLateness.isEmpty {
+            let l = fenceLateness.sorted()
+            lines.append(String(format: "watchdog kills: n=%d late p50=%.1f ms max=%.1f ms", l.count, Double(l[l.count / 2]) / 1e6, Double(l.last!) / 1e6))
+        }
         for c in snap.copies { lines.append("final copy \(c.server): \(c.role.rawValue), \(c.values.count) values, timeline \(c.timeline.map(String.init) ?? "?")") }
         if !snap.note.isEmpty { lines.append("final state notes: \(snap.note)") }
         lines.append("converged: \(seconds.map { String(format: "%.1f s", $0) } ?? "no")")

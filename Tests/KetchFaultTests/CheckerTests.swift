@@ -111,6 +111,10 @@ import Testing
         """
         let iv = try ServiceInterval.parse(journal: text, server: a, graceNs: 10)
         #expect(iv.map { [$0.start, $0.end] } == [[100, 250], [300, 410], [500, 610]])
+        // The watchdog's fence ends an interval as `closed` does, and its lateness is read back.
+        let fenced = "100 r open 200\n205 r fenced 5000000 killed\n300 r open 400\n420 r fenced 20 nothing-running\n"
+        #expect(try ServiceInterval.parse(journal: fenced, server: a, graceNs: 10).map { [$0.start, $0.end] } == [[100, 205], [300, 410]])
+        #expect(WatchdogLateness.parse(journal: fenced) == [5_000_000])
         #expect(throws: HistoryError.self) { try ServiceInterval.parse(journal: "x r open", server: a) }
     }
 }

@@ -30,9 +30,10 @@ import Glibc
         defer { pm.kill9() }
         #expect(await eventually(within: 5) { !childPids(of: pm.pid).isEmpty })
         let kids = childPids(of: pm.pid)
-        let guardFile = dir.path + "/guard"
+        let guardFile = dir.path + "/r1.guard"
         try Data("open \(boottime() + 2_500_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
-        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"], log: dir.path + "/fence.log")
+        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"],
+                                    environment: ["KETCH_SERVICE_JOURNAL": "1"], log: dir.path + "/fence.log")
         defer { fence.kill9() }
 
         #expect(pm.isRunning, "fenced before the deadline")
@@ -40,6 +41,10 @@ import Glibc
         for k in kids { #expect(await eventually(within: 2) { kill(k, 0) != 0 }, "child \(k) survived") }
         let text = try String(contentsOfFile: guardFile, encoding: .utf8)
         #expect(text.hasPrefix("fenced "))
+        // The fault checker's record of the kill: `<ns> <replica> fenced <late-ns> killed`.
+        let journal = (try? String(contentsOfFile: dir.path + "/service.journal", encoding: .utf8)) ?? ""
+        let words = journal.split(separator: "\n").last?.split(separator: " ") ?? []
+        #expect(words.count == 5 && words[1] == "r1" && words[2] == "fenced" && Int64(words[3]) != nil && words[4] == "killed", "journal: \(journal)")
     }
 
     @Test func aRenewedDeadlineKeepsPostgresAndClosedMeansNothingToGuard() async throws {
