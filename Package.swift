@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "KetchCoreTests", dependencies: ["KetchCore", "KetchShared"], resources: [.copy("Scenarios")]),
         .testTarget(name: "KetchWireTests", dependencies: ["KetchWire", "KetchShared", "ketchctl"]),
         .testTarget(name: "KetchStoreTests", dependencies: ["KetchStore", "KetchShared"]),
-        .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared"]),
+        .testTarget(name: "KetchPostgresTests", dependencies: ["KetchPostgres", "KetchShared", "KetchNode", "KetchCore"]),
         .testTarget(name: "KetchConsoleTests", dependencies: ["KetchConsole", "KetchShared"], exclude: ["__Snapshots__"]),
         .testTarget(name: "KetchSimulationTests", dependencies: ["KetchSimulation", "KetchCore", "KetchShared"]),
         .testTarget(name: "KetchFaultTests", dependencies: ["KetchFaults"]),

@@ -97,8 +97,14 @@ actor ReplicaDatabase {
     /// `.promote` of a parked copy can wait for the lease (see `promote`).
     nonisolated func performSoon(_ action: DatabaseAction, epochOpen: Bool = false) {
         switch action {
-        case .fence, .extendLease: urgent.continuation.yield(action)
+        case .fence:
+            fencesAsked.increment()
+            urgent.continuation.yield(action)
+        case .extendLease: urgent.continuation.yield(action)
         case .promote where epochOpen: ordered.push(.promoteReasserting)
+        case .openToClients(let until):
+            // Remember how many fences came before this open: one asked after it voids it.
+            ordered.push(.open(until: until, afterFences: fencesAsked.value))
         default:
             ordered.push(.core(action))
         }
@@ -138,6 +144,14 @@ actor ReplicaDatabase {
     private var parked: Bool { settings.port == spec.dbConfig.closedPort }
     /// `parked`, readable by the node without waiting on this actor.
     nonisolated let isParked = LockedFlag()
+    /// Fences the core has asked for so far, counted when they are handed over (in the core's
+    /// order). An open runs on the ordered stream and can take a while (unpark, promote); a fence
+    /// asked meanwhile arrives on the urgent stream while the copy is not open yet, so it has
+    /// nothing to close — and the open must then not let clients in (reliability finding 12).
+    private nonisolated let fencesAsked = LockedCounter()
+    /// An open is between taking the service lock and letting clients in: a fence then must
+    /// close after it rather than report "nothing to fence".
+    private var opening = false
 
     /// Parks an ex-primary (see `parked`). Killed at once rather than shut down: a shutdown
     /// checkpoint is WAL a new primary would not have. Off the failover path: the new primary
@@ -237,6 +251,10 @@ actor ReplicaDatabase {
                 return
             }
             await runLogged(.promote)
+        case .open(let until, let fences):
+            guard !stopped else { return }
+            logger.info("database: \(DatabaseAction.openToClients(until: until))")
+            do { try await open(until: until, afterFences: fences) } catch { fail(error, doing: "\(DatabaseAction.openToClients(until: until))") }
         case .unparkToLead:
             guard !stopped, parked, state == "parked" else { return }
             isParked.set(false)
@@ -290,7 +308,7 @@ actor ReplicaDatabase {
             settings.synchronousStandbys = Self.synchronous(ids)
             try await apply()
             await nudge()
-        case .openToClients(let until): try await open(until: until)
+        case .openToClients(let until): try await open(until: until, afterFences: fencesAsked.value)
         case .stop: try await stop()
         case .fence, .extendLease: break
         }
@@ -464,9 +482,10 @@ actor ReplicaDatabase {
     }
 
     /// Step 9 on this server: the watchdog learns the deadline first, then clients are let in.
-    private func open(until: Instant) async throws {
+    private func open(until: Instant, afterFences: UInt64) async throws {
         await serviceLock.acquire()
-        defer { serviceLock.release() }
+        opening = true
+        defer { opening = false; serviceLock.release() }
         guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
         var recovering: Bool?
         if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
@@ -474,6 +493,12 @@ actor ReplicaDatabase {
             // A primary that stood down for a switchover that never happened follows its target
             // as a standby; the core opens only with the lease of an epoch this server leads.
             try await promote()
+        }
+        // No await between this check and the guard: a fence asked later finds `opening` set
+        // and closes after this open (see `fenceNow`).
+        guard fencesAsked.value == afterFences else {
+            logger.notice("open abandoned: the lease was given up while the copy was being readied")
+            return
         }
         try leaseGuard.open(until: until - Self.watchdogMargin)
         settings.extra["default_transaction_read_only"] = "off"
@@ -490,7 +515,7 @@ actor ReplicaDatabase {
     /// the report waits until this copy's clean shutdown is done too, so the target is promoted
     /// only after it has received our shutdown checkpoint (otherwise this copy needs pg_rewind).
     private func fenceNow() async {
-        guard isOpen || state == "primary" || state == "open" else { await report(.fenced(replica)); return }
+        guard isOpen || opening || state == "primary" || state == "open" else { await report(.fenced(replica)); return }
         var closed = false
         do {
             try await close(reason: "lease")
@@ -691,6 +716,14 @@ actor ReplicaDatabase {
     }
 }
 
+/// A counter behind a lock.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count: UInt64 = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: UInt64 { lock.withLock { count } }
+}
+
 /// A Bool behind a lock.
 final class LockedFlag: @unchecked Sendable {
     private let lock = NSLock()
@@ -708,6 +741,8 @@ enum Work: Equatable {
     case parkFenced
     /// The core leads a new epoch with this parked copy as primary: back to the service port.
     case unparkToLead
+    /// `.openToClients`, with the number of fences asked before it (`fencesAsked`).
+    case open(until: Instant, afterFences: UInt64)
 }
 
 /// Ordered actions waiting for the executor. The core repeats a request until it is
@@ -727,7 +762,9 @@ final class ActionQueue: @unchecked Sendable {
     func pop() -> Work? { lock.withLock { items.isEmpty ? nil : items.removeFirst() } }
     var count: Int { lock.withLock { items.count } }
     /// Whether a core action waits (the node's own steps never make a failing action give up).
-    var hasCoreWork: Bool { lock.withLock { items.contains { if case .core = $0 { true } else { false } } } }
+    var hasCoreWork: Bool {
+        lock.withLock { items.contains { switch $0 { case .core, .open: true; default: false } } }
+    }
     func finish() { stream.continuation.finish() }
 }
 

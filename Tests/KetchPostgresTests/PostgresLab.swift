@@ -46,6 +46,9 @@ final class PostgresLab: @unchecked Sendable {
                          extra: ["shared_buffers": "16MB", "max_connections": "30", "fsync": "on"])
     }
 
+    /// An instance made elsewhere (by a node's ReplicaDatabase) that clean-up must stop too.
+    func track(_ instance: PostgresInstance) { lock.withLock { instances.append(instance) } }
+
     /// Starts `instance` and remembers its postmaster PID for clean-up.
     @discardableResult
     func start(_ instance: PostgresInstance) async throws -> Int32 {
