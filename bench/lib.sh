@@ -19,6 +19,8 @@ bench_start_node() {
   "$(ketch_bin ketch-node)" --api-server "$(bench_addr "$i")" --api-port "$BENCH_API_PORT" --member-port "$BENCH_MEMBER_PORT" \
     --member-list "$(bench_members)" --data-dir "$BENCH_DIR/server$((i+1))" ${BENCH_NODE_ARGS:-} run >>"$BENCH_DIR/server$((i+1)).log" 2>&1 &
   NODE_PIDS[$i]=$!
+  # Killed on purpose by the benches: keep bash's "Killed" job notices out of their output.
+  disown "${NODE_PIDS[$i]}"
 }
 
 BENCH_CHILDREN=()
