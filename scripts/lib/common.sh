@@ -16,6 +16,7 @@ KETCH_APT_PACKAGES=(
   "iproute2:/usr/sbin/ip"
   "procps:/usr/bin/pgrep"
   "nftables:/usr/sbin/nft"
+  "iptables:/usr/sbin/iptables-legacy"
   "python3:/usr/bin/python3"
 )
 

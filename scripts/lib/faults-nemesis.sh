@@ -10,6 +10,8 @@ KF_FROZEN=()        # server indexes frozen by cgroup
 KF_CUT=()           # server indexes with an nft table
 KF_KILLED=()        # server indexes whose ketch-node must be restarted
 KF_FILLED=()        # filler files
+KF_QUEUED=()        # server indexes with an NFQUEUE rule (badnet delay/reorder)
+KF_DELAYQ_PIDS=()   # kf-delayq.py processes releasing those queues
 
 kf_fault_begin() { KF_FAULT_NAME=$1; KF_FAULT_START=$(kf_now); kf_log "inject $1"; KF_FAULTS_INJECTED=$((KF_FAULTS_INJECTED + 1)); }
 kf_fault_end() {
@@ -121,17 +123,31 @@ kf_nemesis_partition() {
   kf_heal_all
 }
 
-# --- bad network (this kernel has no sch_netem: loss and duplication with nft) -------------
+# --- bad network -------------------------------------------------------------------------
+# This kernel has no sch_netem: loss and duplication are nft rules; delay, jitter and reordering
+# hold each outgoing packet of the server in an NFQUEUE (iptables-legacy, --queue-bypass) that
+# scripts/lib/kf-delayq.py, running in the server's namespace, releases after delay +/- jitter.
 kf_nemesis_badnet() {
-  local kind i pct ns
-  kind=$(kf_pick loss duplicate)
+  local kind i pct ns d j
+  kind=$(kf_pick loss duplicate delay reorder)
   i=$(kf_target "$(kf_pick primary standby)") || return 0
-  pct=$(kf_pick 5 20 40)
   ns=$(kf_ns "$i")
-  kf_fault_begin "badnet-$kind-${pct}pct(server$i)"
-  ip netns exec "$ns" nft add table inet kf
-  ip netns exec "$ns" nft 'add chain inet kf in { type filter hook input priority 0; }'
-  ip netns exec "$ns" nft 'add chain inet kf out { type filter hook output priority 0; }'
+  case "$kind" in
+    loss|duplicate)
+      pct=$(kf_pick 5 20 40)
+      kf_fault_begin "badnet-$kind-${pct}pct(server$i)"
+      ip netns exec "$ns" nft add table inet kf
+      ip netns exec "$ns" nft 'add chain inet kf in { type filter hook input priority 0; }'
+      ip netns exec "$ns" nft 'add chain inet kf out { type filter hook output priority 0; }'
+      KF_CUT+=("$i") ;;
+    delay|reorder)
+      if [ "$kind" = delay ]; then d=$(kf_pick 20 100 300); j=$((d / 2)); else d=10; j=10; fi
+      kf_fault_begin "badnet-$kind-${d}ms-jitter${j}ms(server$i)"
+      ip netns exec "$ns" python3 "$KETCH_ROOT/scripts/lib/kf-delayq.py" 0 "$d" "$j" "$RANDOM" 2>>"$KF_DIR/nemesis.log" &
+      KF_DELAYQ_PIDS+=("$!")
+      ip netns exec "$ns" iptables-legacy -w -I OUTPUT ! -o lo -j NFQUEUE --queue-num 0 --queue-bypass
+      KF_QUEUED+=("$i") ;;
+  esac
   case "$kind" in
     loss)
       ip netns exec "$ns" nft add rule inet kf in numgen random mod 100 '<' "$pct" drop
@@ -143,7 +159,6 @@ kf_nemesis_badnet() {
         ip netns exec "$ns" nft add rule inet kf out ip daddr "$a" numgen random mod 100 '<' "$pct" dup to "$a"
       done ;;
   esac
-  KF_CUT+=("$i")
   sleep $((5 + RANDOM % 10))
   kf_heal_all
 }
@@ -233,6 +248,8 @@ kf_nemesis_clockbeyond() { kf_clock_fault clock-beyond-bound 0.12 20; }
 kf_heal_all() {
   local p i f
   for i in "${KF_CUT[@]}"; do ip netns exec "$(kf_ns "$i")" nft delete table inet kf 2>/dev/null; done; KF_CUT=()
+  for i in "${KF_QUEUED[@]}"; do ip netns exec "$(kf_ns "$i")" iptables-legacy -w -F OUTPUT 2>/dev/null; done; KF_QUEUED=()
+  for p in "${KF_DELAYQ_PIDS[@]}"; do kill "$p" 2>/dev/null; done; KF_DELAYQ_PIDS=()
   for i in "${KF_FROZEN[@]}"; do echo THAWED > "$(kf_freezer "$i")/freezer.state"; done; KF_FROZEN=()
   for p in "${KF_PAUSED[@]}"; do kill -CONT "$p" 2>/dev/null; done; KF_PAUSED=()
   for f in "${KF_FILLED[@]}"; do rm -f "$f"; done; KF_FILLED=()
