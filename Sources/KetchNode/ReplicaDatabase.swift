@@ -55,6 +55,9 @@ actor ReplicaDatabase {
     /// before the epoch opens.
     private var namedStandbys: [ServerID] = []
     private var reportedCaughtUp = false
+    /// The upstream this copy was last rewound from, until it streams from it: a second failure
+    /// to follow the same upstream after a rewind goes to a new clone instead of another rewind.
+    private var rewoundFrom: ServerID?
     /// Held for the whole of every open, close and lease extension. The urgent stream (fence,
     /// extend) and the ordered one (open) run on this one actor, and an actor lets another call
     /// in at each `await`: a fence's close resumed after the next epoch's open and wrote the guard
@@ -373,6 +376,7 @@ actor ReplicaDatabase {
         guard let host = await address(primary) else { throw NodeError("unknown-server", "no address known for server \(primary.short)") }
         guard hasData else { return try await clone(from: primary) }
         if following == primary, await streams(from: host, within: 0) {
+            rewoundFrom = nil
             await report(.following(replica, primary: primary))
             return
         }
@@ -399,6 +403,7 @@ actor ReplicaDatabase {
         }
         isParked.set(parked)
         if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart) {
+            rewoundFrom = nil
             following = primary
             state = "standby"
             lastError = nil
@@ -407,6 +412,13 @@ actor ReplicaDatabase {
             return
         }
         let reason = startFailure.map { "\($0)" } ?? instance.cannotFollowLine(since: logStart) ?? "not streaming after \(Int(Self.followSeconds)) s"
+        // pg_rewind copies only what the upstream has: when it lacks WAL this copy needs, or a
+        // rewind from it already failed to make this copy stream, clone instead (old copy set aside).
+        if let missing = instance.upstreamLacksWALLine(since: logStart) ?? (rewoundFrom == primary ? reason : nil) {
+            logger.notice("cannot follow \(host) as it is (\(missing)); a rewind cannot fix this, cloning", metadata: ["primary": .string(host)])
+            rewoundFrom = nil
+            return try await clone(from: primary)
+        }
         logger.notice("cannot follow \(host) as it is (\(reason)); rewinding", metadata: ["primary": .string(host)])
         state = "rewinding"
         try await closeAdmin()
@@ -418,6 +430,7 @@ actor ReplicaDatabase {
             return try await clone(from: primary)
         }
         try await startStandby()
+        rewoundFrom = primary
         following = primary
         state = "standby"
         lastError = nil

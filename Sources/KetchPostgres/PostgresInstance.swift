@@ -288,8 +288,23 @@ public struct PostgresInstance: Sendable {
     /// only pg_rewind (or a new clone) can make it a standby of that server — or nil.
     public func cannotFollowLine(since offset: UInt64) -> String? {
         let markers = ["is not in this server's history", "forked off current database system timeline",
-                       "is not a child of this server's history", "requested timeline"]
-        return PostgresLog.read(logFile, from: offset).split(separator: "\n")
+                       "is not a child of this server's history", "requested timeline"] + Self.upstreamLacksWALMarkers
+        return firstLine(since: offset, containing: markers)
+    }
+
+    /// The line logged since `offset` that says the upstream no longer has WAL this standby
+    /// needs, or nil. pg_rewind cannot help then: it copies what the source has. Seen after
+    /// several promotions inside one 16 MB segment: each renames the old timeline's last segment
+    /// to `.partial`, and a walsender asked for an older timeline finds no file to read
+    /// (reliability finding 13). Only a new clone makes such a copy a standby again.
+    public func upstreamLacksWALLine(since offset: UInt64) -> String? {
+        firstLine(since: offset, containing: Self.upstreamLacksWALMarkers)
+    }
+
+    static let upstreamLacksWALMarkers = ["has already been removed"]
+
+    private func firstLine(since offset: UInt64, containing markers: [String]) -> String? {
+        PostgresLog.read(logFile, from: offset).split(separator: "\n")
             .first { line in markers.contains { line.contains($0) } }
             .map { PostgresLog.stripPrefix(String($0)) }
     }

@@ -1,0 +1,38 @@
+import Foundation
+import KetchPostgres
+import KetchShared
+import Testing
+
+/// Reliability finding 13: a standby whose upstream no longer has the WAL it asks for looped for
+/// two minutes — wait 10 s, "rewind" (which cannot bring WAL the source lacks), start, report
+/// following, be told to follow again. The node now reads Postgres's line and clones instead.
+struct FollowFailureTests {
+    func instanceWithLog(_ lines: [String]) throws -> (PostgresInstance, String) {
+        let dir = "/tmp/kff-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        let instance = try PostgresInstance(ketchDataDirectory: dir, replica: ReplicaID("r1"))
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: instance.logFile))
+        return (instance, dir)
+    }
+
+    @Test func aRemovedSegmentIsReadAsUpstreamLacksWAL() throws {
+        let (instance, dir) = try instanceWithLog([
+            "2026-11-27 19:38:42.321 UTC [4777] LOG:  started streaming WAL from primary at 0/14000000 on timeline 27",
+            "2026-11-27 19:38:42.327 UTC [4777] FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 0000001B0000000000000014 has already been removed",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let line = try #require(instance.upstreamLacksWALLine(since: 0))
+        #expect(line.contains("0000001B0000000000000014 has already been removed"))
+        // It also ends the wait for streaming at once.
+        #expect(instance.cannotFollowLine(since: 0) == line)
+    }
+
+    @Test func aForkedTimelineIsNotReadAsMissingWAL() throws {
+        let (instance, dir) = try instanceWithLog([
+            "2026-11-27 19:38:42.321 UTC [4777] FATAL:  could not start WAL streaming: ERROR:  requested starting point 0/14000000 on timeline 27 is not in this server's history",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(instance.upstreamLacksWALLine(since: 0) == nil)
+        #expect(instance.cannotFollowLine(since: 0) != nil)
+    }
+}
