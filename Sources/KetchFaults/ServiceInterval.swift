@@ -53,11 +53,14 @@ public struct ServiceInterval: Sendable, Equatable, CustomStringConvertible {
 /// `fenced` lines of a service journal: the lease margin (50 ms) is what lateness eats into.
 public enum WatchdogLateness {
     /// Lateness in nanoseconds of every fence that found Postgres running.
-    public static func parse(journal text: String) -> [Int64] {
+    public static func parse(journal text: String) -> [Int64] { kills(journal: text).map(\.late) }
+
+    /// When (host time) and how late each fence that found Postgres running killed it.
+    public static func kills(journal text: String) -> [(at: Int64, late: Int64)] {
         text.split(separator: "\n").compactMap { raw in
             let w = raw.split(separator: " ")
-            guard w.count >= 5, w[2] == "fenced", w[4] == "killed" else { return nil }
-            return Int64(w[3])
+            guard w.count >= 5, w[2] == "fenced", w[4] == "killed", let at = Int64(w[0]), let late = Int64(w[3]) else { return nil }
+            return (at, late)
         }
     }
 }
