@@ -58,6 +58,8 @@ actor ReplicaDatabase {
     /// The upstream this copy was last rewound from, until it streams from it: a second failure
     /// to follow the same upstream after a rewind goes to a new clone instead of another rewind.
     private var rewoundFrom: ServerID?
+    /// An ordered action (clone, follow, promote, open...) is in progress.
+    private var runningOrdered = false
     /// Held for the whole of every open, close and lease extension. The urgent stream (fence,
     /// extend) and the ordered one (open) run on this one actor, and an actor lets another call
     /// in at each `await`: a fence's close resumed after the next epoch's open and wrote the guard
@@ -245,6 +247,8 @@ actor ReplicaDatabase {
     }
 
     private func runOrdered(_ work: Work) async {
+        runningOrdered = true
+        defer { runningOrdered = false }
         switch work {
         case .core(let action): await runLogged(action)
         case .promoteReasserting:
@@ -399,7 +403,12 @@ actor ReplicaDatabase {
             }
             state = "rejoining"
             try instance.writeConfiguration(settings, replication: replication)
-            do { _ = try await instance.start() } catch { startFailure = error }
+            // Not the default 60 s: a copy that cannot follow never becomes consistent, and
+            // `streams` below reads Postgres's reason from the log; one that is merely not
+            // consistent yet goes on streaming meanwhile.
+            do { _ = try await instance.start(timeout: Self.followStartTimeout) }
+            catch let error as PostgresError where error.code == .timedOut {}
+            catch { startFailure = error }
         }
         isParked.set(parked)
         if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart) {
@@ -449,6 +458,7 @@ actor ReplicaDatabase {
     /// How long a re-pointed copy may take to stream before it is rewound; Postgres's own
     /// "cannot follow" line ends the wait at once.
     static let followSeconds = 10.0
+    static let followStartTimeout = Duration.seconds(10)
 
     private func requireReachable(_ host: String, _ server: ServerID) throws {
         guard acceptsConnections(host: host, port: spec.dbConfig.port) else {
@@ -656,7 +666,9 @@ actor ReplicaDatabase {
     private func poll() async {
         // A postmaster that died under us (kill -9, OOM) is started again; nothing else would, and a
         // primary holding its lease with no Postgres is a database that is down for good.
-        if !stopped, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state),
+        // Not while an ordered action runs: it may be stopping and starting Postgres itself, and
+        // two starts at once cost the loser a 60 s wait on the winner's postmaster.
+        if !stopped, !runningOrdered, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state),
            guardAllowsRestart() {
             logger.warning("postmaster is gone; starting it again")
             try? await closeAdmin()
