@@ -96,14 +96,27 @@ import Glibc
         writer.stop()
 
         let acked = Set(writer.acknowledgedIDs)
-        let stored = Set((sql.run("SELECT id FROM ketch_writes ORDER BY id", timeout: 10) ?? "").split(separator: "\n").compactMap { Int($0) })
+        // The group refills to its target size right after a failover (a new epoch, closed for a
+        // moment): read when a primary serves again, and never count an unreadable table as loss.
+        var rows: String?
+        _ = await eventually(within: 30, every: 0.2) {
+            rows = sql.run("SELECT id FROM ketch_writes ORDER BY id", timeout: 10)
+            return rows != nil
+        }
+        guard let rows else { Issue.record("no primary served the table within 30 s of the last write:\n\(c.logs())"); return }
+        let stored = Set(rows.split(separator: "\n").compactMap { Int($0) })
         let lost = acked.subtracting(stored)
         print("writes: attempted=\(writer.attempted) acknowledged=\(acked.count) lost=\(lost.count)")
         #expect(lost.isEmpty, "acknowledged writes lost: \(lost.sorted().prefix(20))")
 
         // The old primary comes back and follows the new primary; the group is whole again.
         let survivors = (0..<4).filter { $0 != primary }
-        guard let newPrimary = await openPrimary(c, "itdb", among: survivors) else { Issue.record("no new primary"); return }
+        var found: Int?
+        _ = await eventually(within: 30, every: 0.2) {
+            found = await openPrimary(c, "itdb", among: survivors)
+            return found != nil
+        }
+        guard let newPrimary = found else { Issue.record("no new primary within 30 s"); return }
         #expect(newPrimary != primary)
         try c.start(primary)
         let rejoined = await eventually(within: 60, every: 0.5) {
