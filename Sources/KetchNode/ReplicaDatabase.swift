@@ -134,7 +134,7 @@ actor ReplicaDatabase {
         do {
             try await close(reason: "node restart")
             if wasStandby {
-                if instance.postmaster()?.isAlive != true { _ = try await instance.start() }
+                if instance.postmaster()?.isAlive != true { try await startStandby() }
             } else {
                 // It may have been superseded while this node was away: park it until the core
                 // knows (it must not be promoted or opened before that).
@@ -176,7 +176,7 @@ actor ReplicaDatabase {
         try leaseGuard.closed()
         state = "parked"
         isParked.set(true)
-        _ = try await instance.start()
+        try await startStandby()
         logger.notice("parked on closedPort \(spec.dbConfig.closedPort) (\(reason)): the service port \(spec.dbConfig.port) refuses connections until this copy is primary again or follows the new one")
     }
 
@@ -449,6 +449,9 @@ actor ReplicaDatabase {
     /// Starts a standby, but does not wait for it to become consistent beyond a few seconds: a
     /// copy rewound from a primary that died meanwhile needs WAL that only the next primary
     /// can send, and the core's next follow (a reload of `primary_conninfo`) is what brings it.
+    /// Also used for a parked copy, a restart after the postmaster died and a node restart:
+    /// `pg_ctl start --wait` waited 60 s for a consistency such copies may not reach on their
+    /// own, holding up every action behind it (reliability finding 14).
     private func startStandby() async throws {
         do { _ = try await instance.start(timeout: .seconds(5)) } catch let error as PostgresError where error.code == .timedOut {
             logger.notice("standby not consistent yet (waiting for WAL from its upstream); going on: \(error.message)")
@@ -672,7 +675,7 @@ actor ReplicaDatabase {
            guardAllowsRestart() {
             logger.warning("postmaster is gone; starting it again")
             try? await closeAdmin()
-            do { _ = try await instance.start() } catch { fail(error, doing: "restart after the postmaster exited") }
+            do { try await startStandby() } catch { fail(error, doing: "restart after the postmaster exited") }
             return
         }
         guard !stopped, hasData, instance.postmaster()?.isAlive == true, !["cloning", "rewinding", "initialising"].contains(state) else { return }
