@@ -173,7 +173,10 @@ extension KetchCore {
             }
             return
         }
-        chosen.id = freshEpochID(after: [rec.epoch.id] + (rec.prior.map { [$0.id] } ?? []))
+        // Above everything seen: this epoch and its prior, any epoch named in messages, and what
+        // this server's acceptor has set up (it refuses to set up anything older).
+        let local = acceptors[rec.replica]?.highestSetup.map { [$0] } ?? []
+        chosen.id = freshEpochID(after: [rec.epoch.id] + (rec.prior.map { [$0.id] } ?? []) + local, sequence: st.epochSeen)
         // Step 2: the prior epoch is replaced only when it is empty (i.e. was revoked).
         let prior = rec.prior ?? EpochInfo(id: rec.epoch.id, quorumGroup: rec.epoch.quorumGroup, dataQuorum: rec.epoch.dataQuorum, asyncMembers: rec.epoch.asyncMembers)
         st.record.epoch = chosen

@@ -151,8 +151,12 @@ public struct KetchCore: Sendable {
         return Ballot(sequence: seq, server: config.server)
     }
 
-    mutating func freshEpochID(after seen: [EpochID]) -> EpochID {
-        let seq = max(counters.epochSequence, seen.map(\.sequence).max() ?? 0) + 1
+    /// An epoch ID above this server's own sequence, the epochs given and `sequence` (the highest
+    /// named in messages).
+    mutating func freshEpochID(after seen: [EpochID], sequence: UInt64 = 0) -> EpochID {
+        // Saturating: `sequence` comes from messages, and a garbled one must not trap here.
+        let highest = max(counters.epochSequence, seen.map(\.sequence).max() ?? 0, sequence)
+        let seq = highest == .max ? highest : highest + 1
         counters.epochSequence = seq
         out.persist.append(.counters(counters))
         return EpochID(sequence: seq, server: config.server)
@@ -168,7 +172,7 @@ public struct KetchCore: Sendable {
     }
 
     private mutating func dispatch(_ message: KetchMessage, now: Instant) {
-        replicas[message.replica]?.heard(from: message.source, at: now)
+        replicas[message.replica]?.heard(from: message.source, at: now, epochSequence: message.highestEpochSequence)
         switch message {
         case .leasePrepare, .leasePropose, .leaseRelease, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
             accept(message, now: now)
@@ -209,5 +213,23 @@ public struct KetchCore: Sendable {
         st.progress[keyPath: set].insert(from)
         replicas[id] = st
         drive(id, now: now)
+    }
+}
+
+extension KetchMessage {
+    /// The highest epoch sequence the message names: its epoch, and a successor or prior.
+    var highestEpochSequence: UInt64 {
+        let other: EpochID? = switch self {
+        case .leasePrepare(let m): m.successor
+        case .leasePrepareReply(let m): m.successor
+        case .leasePropose(let m): m.successor
+        case .leaseProposeReply(let m): m.successor
+        case .epochRevoke(let m): m.successor
+        case .epochRevokeReply(let m): m.successor
+        case .epochSetup(let m): m.prior
+        case .replicaCreate(let m): m.priorEpoch
+        default: nil
+        }
+        return max(epoch.sequence, other?.sequence ?? 0)
     }
 }

@@ -91,6 +91,13 @@ struct ReplicaState {
     /// Last time the record's primary showed it is at work here (lease rounds, epoch requests).
     /// A primary that membership calls healthy but that stays silent is treated as unresponsive.
     var primarySeen: Instant?
+    /// Highest epoch sequence named in any message about this replica (its epoch, successor or
+    /// prior). Step 1 numbers a new epoch above it: an acceptor refuses to set up an epoch older
+    /// than one it set up, and a member refuses an older Create, and neither says how much
+    /// newer theirs is (seed 25588: s4 went 2@s4, 3@s4, ... one Question 9 round at a time
+    /// while s1's acceptor held 14@s1, named in the prepares s4 had received). Volatile: after
+    /// a restart the messages of the reconfigurations still under way name them again.
+    var epochSeen: UInt64 = 0
 
     init(record: ReplicaRecord) {
         self.record = record
@@ -101,9 +108,11 @@ struct ReplicaState {
     // `replicas[id]?.heard(...)` and `replicas.values[k].wake(...)`: a plain read through a
     // dictionary subscript copies the whole state, on every message and every step.
 
-    /// A message from the record's primary shows it is at work here.
-    mutating func heard(from source: ServerID, at now: Instant) {
+    /// A message from the record's primary shows it is at work here; any message may name an
+    /// epoch newer than this server knows.
+    mutating func heard(from source: ServerID, at now: Instant, epochSequence: UInt64) {
         if record.primary == source { primarySeen = now }
+        if epochSequence > epochSeen { epochSeen = epochSequence }
     }
 
     /// When the lease holder must be ticked next (renewal or lease end), if it holds a lease.
