@@ -48,7 +48,7 @@ extension KetchCore {
     /// When the acceptor named the successor, the copy follows that epoch's primary (the server
     /// in the successor's ID) as a standby, so a returning old primary is rewound onto the new
     /// timeline and stands ready as a warm spare even if the new group does not include it.
-    private mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID, successor: EpochID?) {
+    mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID, successor: EpochID?) {
         guard st.record.dataState == .inSync, epoch == st.record.epoch.id || epoch == st.record.prior?.id else { return }
         st.record.dataState = .catchUp
         st.record.superseded = true

@@ -186,9 +186,11 @@ public struct KetchCore: Sendable {
             if let st = replicas[r.replica], st.record.prior?.id == r.epoch {
                 ack(r.replica, st.record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
             }
-        case .epochRevokeReply(let r): ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now)
+        case .epochRevokeReply(let r):
+            ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now, lost: \.revokeLost, on: [.unknownEpoch, .revokedToOther])
         case .replicaCreateReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.createAcks, now: now)
-        case .replicaUpdateInSyncReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.inSyncAcks, now: now)
+        case .replicaUpdateInSyncReply(let r):
+            ack(r.replica, r.epoch, r.source, r.refusal, \.inSyncAcks, now: now, lost: \.leftEpoch, on: [.unknownEpoch])
         case .replicaCreate(let m): memberCreate(m, now: now)
         case .replicaUpdateInSync(let m): memberInSync(m, now: now)
         case .replicaDelete(let m): forget(m.replica, reason: "deleted by \(m.source.short)")
@@ -197,8 +199,11 @@ public struct KetchCore: Sendable {
     }
 
     /// Records one reply to a request of the current reconfiguration, then re-runs the questions.
+    /// A refusal in `on` is final (the sender will never grant it): it goes into `lost`, and the
+    /// questions run again to decide whether the step can still complete.
     private mutating func ack(_ id: ReplicaID, _ epoch: EpochID, _ from: ServerID, _ refusal: ProtocolRefusal?,
-                              _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant) {
+                              _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant,
+                              lost: WritableKeyPath<Progress, Set<ServerID>>? = nil, on final: Set<ProtocolRefusal> = []) {
         // Taken out (not copied) to look: the common case goes on to change it.
         guard var st = replicas.removeValue(forKey: id) else { return }
         guard st.progress.epoch == epoch else {
@@ -207,7 +212,13 @@ public struct KetchCore: Sendable {
         }
         if let refusal {
             st.progress.refusals[from] = refusal
+            guard let lost, final.contains(refusal), !st.progress[keyPath: lost].contains(from) else {
+                replicas[id] = st
+                return
+            }
+            st.progress[keyPath: lost].insert(from)
             replicas[id] = st
+            drive(id, now: now)
             return
         }
         st.progress[keyPath: set].insert(from)

@@ -18,6 +18,12 @@ struct Progress {
     var revokeAcks: Set<ServerID> = []
     var openAcks: Set<ServerID> = []
     var refusals: [ServerID: ProtocolRefusal] = [:]
+    /// Data-quorum members that answered Step 7 with `unknown-epoch`: they left this epoch for a
+    /// newer one (another reconfigurer's Create or their own Step 1) and will not come back.
+    var leftEpoch: Set<ServerID> = []
+    /// Prior-group acceptors that answered Step 8 with `unknown-epoch` (the prior was replaced
+    /// there) or `revoked-to-other`: neither will ever record our revoke.
+    var revokeLost: Set<ServerID> = []
     /// When each step last sent its requests, to resend at most every retry interval.
     var lastSent: [Int: Instant] = [:]
     init(epoch: EpochID) { self.epoch = epoch }
