@@ -204,7 +204,9 @@ extension KetchCore {
         guard var st = replicas.removeValue(forKey: id) else { return }
         switch report {
         case .replication(_, let caughtUp):
-            st.caughtUp = Set(caughtUp)
+            // Only while this server has told its database to be the primary: a report polled
+            // just before a follow (or before the promote) belongs to another term.
+            st.caughtUp = st.dbPrimary ? Set(caughtUp) : []
         case .failed(_, let message):
             st.postgres = PostgresStatus(state: "failed", error: message)
             note(id, st.record.epoch.id, "database failed: \(message)")

@@ -77,8 +77,17 @@ struct ReplicaState {
     /// reports each fence, in order). Zero: every fence asked for is done.
     var fencesUnconfirmed = 0
     /// What this server last told its database to be (volatile; re-sent after a restart).
-    var dbPrimary = false
+    /// Whenever it stops being the primary, the standbys it had caught up are forgotten.
+    var dbPrimary = false {
+        didSet { if !dbPrimary { caughtUp = [] } }
+    }
     var syncSet: [ServerID]?
+    /// The standbys streaming from this server's database and caught up, from the latest
+    /// `replication` report of its current term as primary only: Step 5 must not count a
+    /// report from an earlier term (seed 40422: s1, primary of 8@s1 until a switchover at 10.7 s,
+    /// kept [s2] in here; at 17.5 s its promote for 18@s1 failed, no report came, and Step 5
+    /// took s2, a witness of 11@s3 with an old copy, as caught up; s2 then led 21@s2 and served
+    /// without write 198).
     var caughtUp: Set<ServerID> = []
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
