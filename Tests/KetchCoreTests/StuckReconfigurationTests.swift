@@ -2,8 +2,9 @@ import KetchCore
 import KetchShared
 import Testing
 
-// Seed 11914 (`ketch-sim --seed 11914 --no-database-failures`): reconfigurations that
-// waited for an answer that could never come, while the lease they renewed kept the others out.
+// Seeds 11914 (`ketch-sim --seed 11914 --no-database-failures`) and 33522 (`ketch-sim --seed
+// 33522`): reconfigurations that waited for an answer that could never come, or could not
+// continue the one epoch that still could.
 
 private let r1 = ReplicaID("r1")
 private let s1 = ServerID("s1"), s2 = ServerID("s2"), s3 = ServerID("s3")
@@ -108,4 +109,38 @@ private func sendsRevoke(_ out: CoreOutput) -> Bool {
     out = step { .tick(now: $0) }
     #expect(!sendsRevoke(out), "no more revokes")
     #expect(!out.send.contains { if case .leasePrepare = $0.message { true } else { false } }, "no more lease rounds on 7@s1")
+}
+
+/// A Create for the same epoch from another server continuing it (a takeover, or the restarted
+/// primary) keeps what Step 7 established: the data quorum is in-sync for this epoch. So when
+/// that server dies too, this member still continues the epoch (the only successor its prior
+/// may accept once a revoke stands) instead of starting a new successor of the prior. Seed
+/// 33522: 2@s4 was revoked to 6@s4 at a quorum; s4 and s5, reset to catch-up peers by Creates of
+/// 6@s4, each started a successor of 2@s4, were refused (`revoked-to-other`) and gave up.
+@Test func aCreateForTheSameEpochKeepsStep7SoTheMemberCanStillTakeItOver() throws {
+    let s4 = ServerID("s4"), s5 = ServerID("s5")
+    let prior = EpochID(sequence: 1, server: s1)
+    let epoch = EpochID(sequence: 2, server: s1)
+    let group = [s1, s2, s3, s4, s5]
+    let info = EpochInfo(id: epoch, quorumGroup: group, dataQuorum: [s1, s3, s4], asyncMembers: [s2, s5])
+    let record = ReplicaRecord(replica: r1, spec: spec, epoch: info, prior: EpochInfo(id: prior, quorumGroup: group, dataQuorum: [s1, s3, s4]),
+                               primary: s1, dataState: .inSync, peerState: .inSync, epochOpen: false, hasData: true)
+    var core = KetchCore(config: CoreConfig(server: s3), bootID: "b1",
+                         restoring: [.replica(record), .boot(BootRecord(bootID: "b1", quietUntil: .zero))])
+    let t = Instant(nanoseconds: 10_000_000_000)
+    _ = core.handle(.membership(Dictionary(uniqueKeysWithValues: group.map { ($0, true) }), now: t))
+    // s4 continues 2@s1 and sends its Create.
+    let create = ReplicaCreate(replica: r1, source: s4, epoch: epoch, quorumGroup: group, dataQuorum: info.dataQuorum,
+                               asyncMembers: info.asyncMembers, priorEpoch: prior, priorQuorumGroup: group, spec: spec)
+    _ = core.handle(.received(from: s4, .replicaCreate(create), now: t + .milliseconds(1)))
+    let member = try #require(core.replicaRecord(r1))
+    #expect(member.primary == s4 && member.dataState == .inSync)
+    #expect(member.peerState == .inSync, "Step 7 of 2@s1 still stands")
+    // s1 and s4 die: s3 continues 2@s1 itself rather than starting another successor of 1@s1.
+    var down = Dictionary(uniqueKeysWithValues: group.map { ($0, true) })
+    down[s1] = false
+    down[s4] = false
+    let out = core.handle(.membership(down, now: t + .milliseconds(2)))
+    #expect(out.notes.contains { $0.text.contains("taking over the unfinished epoch") })
+    #expect(core.replicaRecord(r1)?.epoch.id == epoch)
 }
