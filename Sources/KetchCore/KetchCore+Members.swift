@@ -48,7 +48,7 @@ extension KetchCore {
     /// When the acceptor named the successor, the copy follows that epoch's primary (the server
     /// in the successor's ID) as a standby, so a returning old primary is rewound onto the new
     /// timeline and stands ready as a warm spare even if the new group does not include it.
-    private mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID, successor: EpochID?) {
+    mutating func supersededEpoch(_ st: inout ReplicaState, _ epoch: EpochID, successor: EpochID?) {
         guard st.record.dataState == .inSync, epoch == st.record.epoch.id || epoch == st.record.prior?.id else { return }
         st.record.dataState = .catchUp
         st.record.superseded = true
@@ -109,11 +109,18 @@ extension KetchCore {
         if let o = old?.record, o.dataState == .inSync, o.epoch.dataQuorum.contains(me), m.dataQuorum.contains(me) {
             stillInSync = m.epoch == o.epoch.id || m.priorEpoch == o.epoch.id || (m.priorEpoch != nil && m.priorEpoch == o.prior?.id)
         }
+        // Step 7 of this very epoch marked its data quorum in-sync: a fact about the epoch, not
+        // about who leads it. A Create for the same epoch from another server continuing it keeps
+        // that, so this member can still take the epoch over and finish Step 8 (the prior may be
+        // revoked to this epoch, and then to no other). Seed 33522: s4 and s5, reset to catch-up
+        // peers by such Creates, each started a new successor of 2@s4, which a quorum had already
+        // revoked to their own 6@s4, and gave up; nobody was left to continue 6@s4.
+        let peersInSync = stillInSync && old?.record.epoch.id == m.epoch && old?.record.peerState == .inSync
         let role = epoch.role(of: me, primary: m.source)
         let holdsData = role == .sync || role == .async
         let hadData = old?.record.hasData ?? false
         let record = ReplicaRecord(replica: m.replica, spec: m.spec, epoch: epoch, prior: prior, primary: m.source,
-                                   dataState: stillInSync ? .inSync : .catchUp, peerState: .catchUp, epochOpen: false,
+                                   dataState: stillInSync ? .inSync : .catchUp, peerState: peersInSync ? .inSync : .catchUp, epochOpen: false,
                                    hasData: hadData || holdsData)
         var st = old ?? ReplicaState(record: record)
         if st.serving != nil { fence(&st) }
@@ -204,7 +211,9 @@ extension KetchCore {
         guard var st = replicas.removeValue(forKey: id) else { return }
         switch report {
         case .replication(_, let caughtUp):
-            st.caughtUp = Set(caughtUp)
+            // Only while this server has told its database to be the primary: a report polled
+            // just before a follow (or before the promote) belongs to another term.
+            st.caughtUp = st.dbPrimary ? Set(caughtUp) : []
         case .failed(_, let message):
             st.postgres = PostgresStatus(state: "failed", error: message)
             note(id, st.record.epoch.id, "database failed: \(message)")

@@ -173,7 +173,10 @@ extension KetchCore {
             }
             return
         }
-        chosen.id = freshEpochID(after: [rec.epoch.id] + (rec.prior.map { [$0.id] } ?? []))
+        // Above everything seen: this epoch and its prior, any epoch named in messages, and what
+        // this server's acceptor has set up (it refuses to set up anything older).
+        let local = acceptors[rec.replica]?.highestSetup.map { [$0] } ?? []
+        chosen.id = freshEpochID(after: [rec.epoch.id] + (rec.prior.map { [$0.id] } ?? []) + local, sequence: st.epochSeen)
         // Step 2: the prior epoch is replaced only when it is empty (i.e. was revoked).
         let prior = rec.prior ?? EpochInfo(id: rec.epoch.id, quorumGroup: rec.epoch.quorumGroup, dataQuorum: rec.epoch.dataQuorum, asyncMembers: rec.epoch.asyncMembers)
         st.record.epoch = chosen
@@ -269,6 +272,17 @@ extension KetchCore {
         let id = st.record.replica
         let others = st.record.epoch.dataQuorum.filter { $0 != me }
         let m = EpochRequest(replica: id, source: me, epoch: st.record.epoch.id)
+        if let gone = others.first(where: { st.progress.leftEpoch.contains($0) && !st.progress.inSyncAcks.contains($0) }) {
+            // The member moved to a newer epoch and refuses this one for good (its record only
+            // moves forward, so a repeated Create would be refused too): Step 7 can never
+            // complete, and the lease renewed meanwhile would keep the others out (seed 11914:
+            // s3 took 10@s3 a few ms after accepting 9@s1, s1 sent UpdateInSync for 30 s).
+            // Start again, like Question 9: before Step 7 completes no revoke towards this
+            // epoch was sent, so the prior stays and the new epoch is one more candidate
+            // successor, numbered above the member's if any message named it.
+            startEpoch(&st, now: now, why: "Step 7: \(gone.short) left this epoch")
+            return false
+        }
         sendEach(&st, step: 7, to: others, except: st.progress.inSyncAcks, now: now, .replicaUpdateInSync(m))
         guard others.allSatisfy({ st.progress.inSyncAcks.contains($0) }) else { return false }
         st.record.peerState = .inSync
@@ -283,6 +297,17 @@ extension KetchCore {
         let m = EpochRevoke(replica: id, source: config.server, epoch: prior.id, successor: st.record.epoch.id)
         sendEach(&st, step: 8, to: prior.quorumGroup, except: st.progress.revokeAcks, now: now, .epochRevoke(m))
         let enough = st.progress.revokeAcks.count >= prior.quorum
+        if !enough, st.progress.revokeLost.filter({ prior.quorumGroup.contains($0) }).count > prior.quorumGroup.count - prior.quorum {
+            // So many acceptors of the prior replaced it (`unknown-epoch`) or recorded another
+            // successor that no quorum can ever record ours: this epoch can never open (seed
+            // 11914: s2, continuing 7@s1, sent its revoke of 1@s2 for 30 s while renewing the
+            // lease of 7@s1, which kept s3's Step 3 out). Which it was (the prior revoked to us
+            // and forgotten since, or lost to another successor) cannot be told apart here, so
+            // give up as on a lost lease: the copy is catch-up and waits for a newer epoch.
+            supersededEpoch(&st, prior.id, successor: nil)
+            st.proposer = nil
+            return false
+        }
         guard enough || config.mutation == .openBeforeRevokeQuorum else { return false }
         st.record.prior = nil
         persist(st.record)

@@ -151,8 +151,12 @@ public struct KetchCore: Sendable {
         return Ballot(sequence: seq, server: config.server)
     }
 
-    mutating func freshEpochID(after seen: [EpochID]) -> EpochID {
-        let seq = max(counters.epochSequence, seen.map(\.sequence).max() ?? 0) + 1
+    /// An epoch ID above this server's own sequence, the epochs given and `sequence` (the highest
+    /// named in messages).
+    mutating func freshEpochID(after seen: [EpochID], sequence: UInt64 = 0) -> EpochID {
+        // Saturating: `sequence` comes from messages, and a garbled one must not trap here.
+        let highest = max(counters.epochSequence, seen.map(\.sequence).max() ?? 0, sequence)
+        let seq = highest == .max ? highest : highest + 1
         counters.epochSequence = seq
         out.persist.append(.counters(counters))
         return EpochID(sequence: seq, server: config.server)
@@ -168,7 +172,7 @@ public struct KetchCore: Sendable {
     }
 
     private mutating func dispatch(_ message: KetchMessage, now: Instant) {
-        replicas[message.replica]?.heard(from: message.source, at: now)
+        replicas[message.replica]?.heard(from: message.source, at: now, epochSequence: message.highestEpochSequence)
         switch message {
         case .leasePrepare, .leasePropose, .leaseRelease, .epochSetup, .epochOpen, .epochClose, .epochRevoke:
             accept(message, now: now)
@@ -182,9 +186,11 @@ public struct KetchCore: Sendable {
             if let st = replicas[r.replica], st.record.prior?.id == r.epoch {
                 ack(r.replica, st.record.epoch.id, r.source, r.refusal, \.closeAcks, now: now)
             }
-        case .epochRevokeReply(let r): ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now)
+        case .epochRevokeReply(let r):
+            ack(r.replica, r.successor, r.source, r.refusal, \.revokeAcks, now: now, lost: \.revokeLost, on: [.unknownEpoch, .revokedToOther])
         case .replicaCreateReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.createAcks, now: now)
-        case .replicaUpdateInSyncReply(let r): ack(r.replica, r.epoch, r.source, r.refusal, \.inSyncAcks, now: now)
+        case .replicaUpdateInSyncReply(let r):
+            ack(r.replica, r.epoch, r.source, r.refusal, \.inSyncAcks, now: now, lost: \.leftEpoch, on: [.unknownEpoch])
         case .replicaCreate(let m): memberCreate(m, now: now)
         case .replicaUpdateInSync(let m): memberInSync(m, now: now)
         case .replicaDelete(let m): forget(m.replica, reason: "deleted by \(m.source.short)")
@@ -193,8 +199,11 @@ public struct KetchCore: Sendable {
     }
 
     /// Records one reply to a request of the current reconfiguration, then re-runs the questions.
+    /// A refusal in `on` is final (the sender will never grant it): it goes into `lost`, and the
+    /// questions run again to decide whether the step can still complete.
     private mutating func ack(_ id: ReplicaID, _ epoch: EpochID, _ from: ServerID, _ refusal: ProtocolRefusal?,
-                              _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant) {
+                              _ set: WritableKeyPath<Progress, Set<ServerID>>, now: Instant,
+                              lost: WritableKeyPath<Progress, Set<ServerID>>? = nil, on final: Set<ProtocolRefusal> = []) {
         // Taken out (not copied) to look: the common case goes on to change it.
         guard var st = replicas.removeValue(forKey: id) else { return }
         guard st.progress.epoch == epoch else {
@@ -203,11 +212,35 @@ public struct KetchCore: Sendable {
         }
         if let refusal {
             st.progress.refusals[from] = refusal
+            guard let lost, final.contains(refusal), !st.progress[keyPath: lost].contains(from) else {
+                replicas[id] = st
+                return
+            }
+            st.progress[keyPath: lost].insert(from)
             replicas[id] = st
+            drive(id, now: now)
             return
         }
         st.progress[keyPath: set].insert(from)
         replicas[id] = st
         drive(id, now: now)
+    }
+}
+
+extension KetchMessage {
+    /// The highest epoch sequence the message names: its epoch, and a successor or prior.
+    var highestEpochSequence: UInt64 {
+        let other: EpochID? = switch self {
+        case .leasePrepare(let m): m.successor
+        case .leasePrepareReply(let m): m.successor
+        case .leasePropose(let m): m.successor
+        case .leaseProposeReply(let m): m.successor
+        case .epochRevoke(let m): m.successor
+        case .epochRevokeReply(let m): m.successor
+        case .epochSetup(let m): m.prior
+        case .replicaCreate(let m): m.priorEpoch
+        default: nil
+        }
+        return max(epoch.sequence, other?.sequence ?? 0)
     }
 }

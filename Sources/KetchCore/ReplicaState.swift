@@ -18,6 +18,12 @@ struct Progress {
     var revokeAcks: Set<ServerID> = []
     var openAcks: Set<ServerID> = []
     var refusals: [ServerID: ProtocolRefusal] = [:]
+    /// Data-quorum members that answered Step 7 with `unknown-epoch`: they left this epoch for a
+    /// newer one (another reconfigurer's Create or their own Step 1) and will not come back.
+    var leftEpoch: Set<ServerID> = []
+    /// Prior-group acceptors that answered Step 8 with `unknown-epoch` (the prior was replaced
+    /// there) or `revoked-to-other`: neither will ever record our revoke.
+    var revokeLost: Set<ServerID> = []
     /// When each step last sent its requests, to resend at most every retry interval.
     var lastSent: [Int: Instant] = [:]
     init(epoch: EpochID) { self.epoch = epoch }
@@ -71,8 +77,17 @@ struct ReplicaState {
     /// reports each fence, in order). Zero: every fence asked for is done.
     var fencesUnconfirmed = 0
     /// What this server last told its database to be (volatile; re-sent after a restart).
-    var dbPrimary = false
+    /// Whenever it stops being the primary, the standbys it had caught up are forgotten.
+    var dbPrimary = false {
+        didSet { if !dbPrimary { caughtUp = [] } }
+    }
     var syncSet: [ServerID]?
+    /// The standbys streaming from this server's database and caught up, from the latest
+    /// `replication` report of its current term as primary only: Step 5 must not count a
+    /// report from an earlier term (seed 40422: s1, primary of 8@s1 until a switchover at 10.7 s,
+    /// kept [s2] in here; at 17.5 s its promote for 18@s1 failed, no report came, and Step 5
+    /// took s2, a witness of 11@s3 with an old copy, as caught up; s2 then led 21@s2 and served
+    /// without write 198).
     var caughtUp: Set<ServerID> = []
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
@@ -91,6 +106,13 @@ struct ReplicaState {
     /// Last time the record's primary showed it is at work here (lease rounds, epoch requests).
     /// A primary that membership calls healthy but that stays silent is treated as unresponsive.
     var primarySeen: Instant?
+    /// Highest epoch sequence named in any message about this replica (its epoch, successor or
+    /// prior). Step 1 numbers a new epoch above it: an acceptor refuses to set up an epoch older
+    /// than one it set up, and a member refuses an older Create, and neither says how much
+    /// newer theirs is (seed 25588: s4 went 2@s4, 3@s4, ... one Question 9 round at a time
+    /// while s1's acceptor held 14@s1, named in the prepares s4 had received). Volatile: after
+    /// a restart the messages of the reconfigurations still under way name them again.
+    var epochSeen: UInt64 = 0
 
     init(record: ReplicaRecord) {
         self.record = record
@@ -101,9 +123,11 @@ struct ReplicaState {
     // `replicas[id]?.heard(...)` and `replicas.values[k].wake(...)`: a plain read through a
     // dictionary subscript copies the whole state, on every message and every step.
 
-    /// A message from the record's primary shows it is at work here.
-    mutating func heard(from source: ServerID, at now: Instant) {
+    /// A message from the record's primary shows it is at work here; any message may name an
+    /// epoch newer than this server knows.
+    mutating func heard(from source: ServerID, at now: Instant, epochSequence: UInt64) {
         if record.primary == source { primarySeen = now }
+        if epochSequence > epochSeen { epochSeen = epochSequence }
     }
 
     /// When the lease holder must be ticked next (renewal or lease end), if it holds a lease.

@@ -49,6 +49,15 @@ extension Simulation {
         dbs[k] = DatabaseCopy()
         trace("\(servers[i].id) db \(c)")
         switch c.action {
+        case .initialise, .clone, .follow, .promote, .stop:
+            // A new term for the copy: its next report as primary is sent even if it names the
+            // same standbys as one from an earlier term (the core drops those when it stops
+            // being primary), as `KetchNode` reports on every poll.
+            lastReport[k] = nil
+        default:
+            break
+        }
+        switch c.action {
         case .initialise:
             copy = DatabaseCopy(role: .primary)
         case .clone(let from):
@@ -88,6 +97,7 @@ extension Simulation {
             copy.role = .none
             copy.openUntil = nil
             copy.pending = []
+            lastReport[k] = nil
             result.databaseFailures += 1
             queue.push(now + dbRng.int(1...50) * 1_000_000, .databaseFailed(i, id, "\(c.action) failed (model)", incarnation: servers[i].incarnation))
         }
