@@ -122,13 +122,19 @@ public enum WireTargets {
         guard case .envelope(let setup)? = try? WireCodec.decode(Array(create.utf8), port: .member) else {
             fatalError("the replicaCreate seed no longer decodes; regenerate WireSeeds from docs/wire.md")
         }
+        // The starting state is built once and copied per input: both are value types (KetchCore
+        // holds no classes), so every input still starts from exactly this state.
+        let record = MemberUpdate(server: me, name: "server2", endpoint: Endpoint(addr: "127.0.2.2", port: 7459),
+                                  apiEndpoint: Endpoint(addr: "127.0.2.2", port: 7460), incarnation: 1, health: .alive)
+        let startMembership = Membership(me: record, seeds: [Endpoint(addr: "127.0.2.1", port: 7459)], seed: 1)
+        let start = Instant(nanoseconds: 10_000_000_000)
+        var startCore = KetchCore(config: CoreConfig(server: me), bootID: "fuzz")
+        if case .ketch(let m) = setup.message { _ = startCore.handle(.received(from: setup.from, m, now: start)) }
+        let initialCore = startCore
         return { input, tally in
-            let record = MemberUpdate(server: me, name: "server2", endpoint: Endpoint(addr: "127.0.2.2", port: 7459),
-                                      apiEndpoint: Endpoint(addr: "127.0.2.2", port: 7460), incarnation: 1, health: .alive)
-            var membership = Membership(me: record, seeds: [Endpoint(addr: "127.0.2.1", port: 7459)], seed: 1)
-            var core = KetchCore(config: CoreConfig(server: me), bootID: "fuzz")
-            var now = Instant(nanoseconds: 10_000_000_000)
-            if case .ketch(let m) = setup.message { _ = core.handle(.received(from: setup.from, m, now: now)) }
+            var membership = startMembership
+            var core = initialCore
+            var now = start
             for line in lines(of: input) {
                 switch decode(line, port: .member, tally: &tally) {
                 case nil: continue
