@@ -6,13 +6,14 @@ import KetchShared
 public enum FuzzCommand {
     public static let usage = """
         usage: ketch-fuzz --target NAME[,NAME...]|all [--inputs N] [--seed S] [--skip K]
-                          [--time-limit-ms MS] [--max-seconds T] [--crash-dir DIR]
+                          [--time-limit-ms MS] [--max-seconds T] [--crash-dir DIR] [--profile]
                ketch-fuzz --target NAME --replay FILE
                ketch-fuzz --target node --node HOST:PORT --secret-file PATH [--inputs N] [--seed S]
                ketch-fuzz --list
         Runs N generated inputs (default 10000) through each target and prints one summary line
         per target. Exit status: 0 all checks held, 1 a check failed, 2 bad usage, 3 a hang;
         a crash ends the process by its signal after writing the input to the crash dir.
+        --profile adds, per input size class, inputs/seconds checking/seconds generating.
         """
 
     struct Arguments {
@@ -69,6 +70,8 @@ public enum FuzzCommand {
                 switch value(flag) { case .success(let v): a.secretFile = v; problem = nil; case .failure(let e): problem = e.text }
             case "--list":
                 a.list = true; problem = nil
+            case "--profile":
+                a.options.profile = true; problem = nil
             case "-h", "--help":
                 return .failure(UsageError(text: ""))
             default:

@@ -24,6 +24,9 @@ public struct FuzzRunner {
         public var crashDirectory: String = "."
         /// Stop after this many seconds even if fewer inputs ran (0: no limit).
         public var maxSeconds: Double = 0
+        /// Time every input and report the time by input size (`--profile`), to see which
+        /// inputs the run's time goes to.
+        public var profile: Bool = false
         public init() {}
     }
 
@@ -34,10 +37,13 @@ public struct FuzzRunner {
         public var findings: [(index: Int, finding: FuzzFinding)]
         public var tally: FuzzTally
         public var seed: UInt64
+        /// Inputs and seconds by size class, when profiled.
+        public var profile: SizeProfile?
         /// One line `name=value ...`, the form bench scripts print.
         public var summary: String {
             let rate = seconds > 0 ? Int(Double(inputs) / seconds) : 0
             return "fuzz target=\(target) seed=\(seed) inputs=\(inputs) seconds=\(String(format: "%.1f", seconds)) inputs_per_s=\(rate) crashes=0 hangs=0 findings=\(findings.count) \(tally.summary)"
+                + (profile.map { " " + $0.summary } ?? "")
         }
     }
 
@@ -50,24 +56,33 @@ public struct FuzzRunner {
     /// The input with index `index` for `target`.
     public static func input(for target: FuzzTarget, seed: UInt64, index: Int) -> [UInt8] {
         if let generate = target.generate { return generate(inputSeed(seed, index)) }
-        var m = Mutator(seed: inputSeed(seed, index), allowHuge: target.allowHuge)
+        var m = Mutator(seed: inputSeed(seed, index), allowHuge: false, allowLarge: false)
         // One input in 64 is pure noise (no corpus at all); the rest mutate valid lines.
         if m.rng.next(below: 64) == 0 {
             let n = m.rng.next(below: 512)
-            return (0..<n).map { _ in UInt8(truncatingIfNeeded: m.rng.next()) }
+            return [UInt8](unsafeUninitializedCapacity: n) { buf, count in
+                for i in 0..<n { buf[i] = UInt8(truncatingIfNeeded: m.rng.next()) }
+                count = n
+            }
         }
-        // Huge inputs cost a debug build tens of milliseconds: keep them to 1 in 16 by default.
-        if m.rng.next(below: 16) != 0 { m.allowHuge = false }
+        // Size tiers, fixed fractions of every run: a huge or very deep input costs the decoders
+        // about a thousand times a small one and once made up most of a run's time. 1 input in
+        // 4,096 is huge (one of its lines gets a mutation over 1 MiB or 50,000+ deep: about
+        // 2,400 in a run of 10 million); 1 in 256 may hold 64 KiB strings and 5,000-deep
+        // nesting; the rest stay small (strings up to 4 KiB, nesting up to 1,000, which is
+        // still past every decoder's limit of 64).
+        let tier = m.rng.next(below: 4096)
+        let huge = tier == 0 && target.allowHuge
+        m.allowLarge = tier < 16
         let count = 1 + m.rng.next(below: target.linesPerInput)
+        let hugeLine = huge ? m.rng.next(below: count) : -1
         var out: [UInt8] = []
         for i in 0..<count {
             if i > 0 { out.append(0x0A) }
             // Later lines are sometimes left valid, so state built by earlier ones is exercised.
-            if i > 0, m.rng.next(below: 3) == 0 {
-                out += target.seeds[m.rng.next(below: target.seeds.count)]
-            } else {
-                out += m.mutate(target.seeds)
-            }
+            var line = i > 0 && m.rng.next(below: 3) == 0 ? target.seeds[m.rng.next(below: target.seeds.count)] : m.mutate(target.seeds)
+            if i == hugeLine { line = m.hugeMutation(line) }
+            out += line
         }
         return out
     }
@@ -84,11 +99,15 @@ public struct FuzzRunner {
         let started = ContinuousClock.now
         var lastProgress = started
         var ran = 0
+        var profile = SizeProfile()
         for index in options.skip..<(options.skip + options.inputs) {
+            let g0 = options.profile ? Watchdog.nowNs() : 0
             let input = input(for: target, seed: options.seed, index: index)
             CrashGuard.current(input, index: index)
             watchdog.begin(index)
+            let t0 = options.profile ? Watchdog.nowNs() : 0
             let finding = check(input, &tally)
+            if options.profile { profile.add(bytes: input.count, ns: Watchdog.nowNs() &- t0, generateNs: t0 &- g0) }
             watchdog.end()
             ran += 1
             if let finding {
@@ -111,7 +130,31 @@ public struct FuzzRunner {
         }
         CrashGuard.clear()
         return Report(target: target.name, inputs: ran, seconds: (ContinuousClock.now - started).seconds,
-                      findings: findings, tally: tally, seed: options.seed)
+                      findings: findings, tally: tally, seed: options.seed, profile: options.profile ? profile : nil)
+    }
+}
+
+/// Where a run's time goes, by input size: generating an input and checking it, per class.
+public struct SizeProfile: Sendable {
+    /// Upper bounds (inclusive) of the size classes; the last class is everything above.
+    public static let bounds = [4096, 65_536, 1 << 20]
+    public static let names = ["le4k", "le64k", "le1m", "gt1m"]
+    public var inputs = [0, 0, 0, 0]
+    public var checkNs: [UInt64] = [0, 0, 0, 0]
+    public var generateNs: [UInt64] = [0, 0, 0, 0]
+
+    mutating func add(bytes: Int, ns: UInt64, generateNs g: UInt64) {
+        let c = Self.bounds.firstIndex { bytes <= $0 } ?? Self.bounds.count
+        inputs[c] += 1
+        checkNs[c] &+= ns
+        generateNs[c] &+= g
+    }
+
+    /// `le4k=N/check_s/gen_s ...`: inputs, seconds checking them, seconds generating them.
+    public var summary: String {
+        (0..<Self.names.count).map {
+            "\(Self.names[$0])=\(inputs[$0])/\(String(format: "%.2f", Double(checkNs[$0]) / 1e9))/\(String(format: "%.2f", Double(generateNs[$0]) / 1e9))"
+        }.joined(separator: " ")
     }
 }
 

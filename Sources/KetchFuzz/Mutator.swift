@@ -12,13 +12,18 @@ public struct Mutator {
     public static let hugeLength = LineFramer.defaultMaxLineBytes + 4096
 
     public var rng: SplitMix64
-    /// Which mutations may make inputs over 1 MiB. Off for targets where a huge input only
-    /// measures the JSON parser's speed; the framer target and a share of decoder inputs keep it.
+    /// Which mutations may make inputs over 1 MiB (nesting 50,000 and 200,000 deep, strings
+    /// over the line limit). `FuzzRunner` turns it on for a fixed 1 input in 1,024.
     public var allowHuge: Bool
+    /// Whether medium-large values (64 KiB strings, nesting 5,000 deep) may be made. Off for
+    /// most inputs: they cost the decoders 10-100 times a small input, and 1 input in 64
+    /// covers them.
+    public var allowLarge: Bool
 
-    public init(seed: UInt64, allowHuge: Bool = true) {
+    public init(seed: UInt64, allowHuge: Bool = true, allowLarge: Bool = true) {
         rng = SplitMix64(seed: seed)
         self.allowHuge = allowHuge
+        self.allowLarge = allowLarge || allowHuge
     }
 
     /// Values that break typed decoders: out-of-range integers, non-integers, wrong JSON types.
@@ -185,9 +190,11 @@ public struct Mutator {
 
     mutating func replaceValue(_ b: [UInt8], with value: [UInt8]) -> [UInt8] {
         let spans = valueSpans(b)
-        guard !spans.isEmpty else { return b + value }
-        let s = spans[rng.next(below: spans.count)]
-        return Array(b[..<s.lowerBound]) + value + Array(b[s.upperBound...])
+        var out = b
+        guard !spans.isEmpty else { out += value; return out }
+        // In place: no temporary copies of the two halves of a 1 MiB line.
+        out.replaceSubrange(spans[rng.next(below: spans.count)], with: value)
+        return out
     }
 
     /// Replaces the content of a string value (`keepQuotes`) or the whole quoted string.
@@ -243,31 +250,68 @@ public struct Mutator {
     /// Deep nesting, from a little past typical depth to far past any decoder's limit.
     mutating func nest(_ b: [UInt8]) -> [UInt8] {
         let depths = [8, 64, 511, 512, 513, 1000, 5000, 50_000, 200_000]
-        let depth = depths[rng.next(below: allowHuge ? depths.count : 6)]
-        let (open, close): (String, String) = switch rng.next(below: 3) {
+        let depth = depths[rng.next(below: allowHuge ? depths.count : allowLarge ? 7 : 6)]
+        return nest(b, depth: depth)
+    }
+
+    mutating func nest(_ b: [UInt8], depth: Int) -> [UInt8] {
+        let (open, close): (StaticString, StaticString) = switch rng.next(below: 3) {
         case 0: ("[", "]")
         case 1: ("{\"a\":", "}")
         default: ("{\"_0\":[", "]}")
         }
         let balanced = rng.next(below: 4) != 0
-        let inner = Array(String(repeating: open, count: depth).utf8) + Array("1".utf8)
-            + (balanced ? Array(String(repeating: close, count: depth).utf8) : [])
-        return replaceValue(b, with: inner)
+        return replaceValue(b, with: Self.nesting(open, close, depth: depth, balanced: balanced))
+    }
+
+    /// `open` × depth, `1`, and `close` × depth when balanced, written straight into one buffer
+    /// (building it through `String(repeating:)` was most of the time of a 200,000-deep input).
+    static func nesting(_ open: StaticString, _ close: StaticString, depth: Int, balanced: Bool) -> [UInt8] {
+        let o = open.utf8CodeUnitCount, c = close.utf8CodeUnitCount
+        let total = o * depth + 1 + (balanced ? c * depth : 0)
+        return [UInt8](unsafeUninitializedCapacity: total) { buf, count in
+            let base = buf.baseAddress!
+            var at = 0
+            for _ in 0..<depth { (base + at).update(from: open.utf8Start, count: o); at += o }
+            base[at] = UInt8(ascii: "1"); at += 1
+            if balanced { for _ in 0..<depth { (base + at).update(from: close.utf8Start, count: c); at += c } }
+            count = at
+        }
     }
 
     mutating func longString() -> [UInt8] {
-        let lengths = allowHuge ? [300, 4096, 65_536, Self.hugeLength] : [300, 4096, 65_536]
+        let lengths = allowHuge ? [300, 4096, 65_536, Self.hugeLength] : allowLarge ? [300, 4096, 65_536] : [300, 4096]
         let n = lengths[rng.next(below: lengths.count)]
-        let unit: [UInt8] = switch rng.next(below: 3) {
-        case 0: Array("a".utf8)
-        case 1: Array("é".utf8)
-        default: Array("\\n".utf8)
+        return Self.longStrings[rng.next(below: 3)][n]!
+    }
+
+    /// The long string values, made once: a quoted run of `a`, `é` or `\\n` just over each length.
+    static let longStrings: [[Int: [UInt8]]] = [Array("a".utf8), Array("é".utf8), Array("\\n".utf8)].map { unit in
+        var byLength: [Int: [UInt8]] = [:]
+        for n in [300, 4096, 65_536, hugeLength] {
+            var out: [UInt8] = [0x22]
+            out.reserveCapacity(n + 2)
+            while out.count < n { out += unit }
+            out.append(0x22)
+            byLength[n] = out
         }
-        var out: [UInt8] = [0x22]
-        out.reserveCapacity(n + 2)
-        while out.count < n { out += unit }
-        out.append(0x22)
-        return out
+        return byLength
+    }
+
+    /// One mutation that makes the input over 1 MiB or nests it 50,000 or 200,000 deep: the
+    /// hostile inputs every run keeps (1 in 1,024 inputs gets one).
+    public mutating func hugeMutation(_ input: [UInt8]) -> [UInt8] {
+        var b = input
+        if b.isEmpty { b = [0x7B] }
+        switch rng.next(below: 3) {
+        case 0: return nest(b, depth: rng.next(below: 2) == 0 ? 50_000 : 200_000)
+        case 1: return replaceValue(b, with: Self.longStrings[rng.next(below: 3)][Self.hugeLength]!)
+        default:
+            // A string over the line limit with no closing quote, or bytes to the end of the line.
+            var out = b
+            out += Self.longStrings[rng.next(below: 3)][Self.hugeLength]!.dropLast()
+            return out
+        }
     }
 
     /// Invalid UTF-8: lone continuation bytes, overlong forms, surrogates, truncated sequences.
