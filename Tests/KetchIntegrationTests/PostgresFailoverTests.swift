@@ -45,6 +45,18 @@ import Glibc
         return nil
     }
 
+    /// The ids in `ketch_writes`, read once a primary serves again: the group refills to its
+    /// target size right after a failover or switchover (a new epoch, closed for a moment), and
+    /// an unreadable table must never count as loss. Nil when no primary served within 30 s.
+    func storedIDs(_ sql: SQLClient) async -> Set<Int>? {
+        var rows: String?
+        _ = await eventually(within: 30, every: 0.2) {
+            rows = sql.run("SELECT id FROM ketch_writes", timeout: 10)
+            return rows != nil
+        }
+        return rows.map { Set($0.split(separator: "\n").compactMap { Int($0) }) }
+    }
+
     func client(_ c: LocalCluster, db: String, port: Int) -> SQLClient {
         let hosts = (0..<c.count).map { c.address($0) }.joined(separator: ",")
         return SQLClient(conninfo: "host=\(hosts) port=\(port) user=ituser dbname=\(db) target_session_attrs=read-write connect_timeout=1", password: Self.password)
@@ -96,15 +108,7 @@ import Glibc
         writer.stop()
 
         let acked = Set(writer.acknowledgedIDs)
-        // The group refills to its target size right after a failover (a new epoch, closed for a
-        // moment): read when a primary serves again, and never count an unreadable table as loss.
-        var rows: String?
-        _ = await eventually(within: 30, every: 0.2) {
-            rows = sql.run("SELECT id FROM ketch_writes ORDER BY id", timeout: 10)
-            return rows != nil
-        }
-        guard let rows else { Issue.record("no primary served the table within 30 s of the last write:\n\(c.logs())"); return }
-        let stored = Set(rows.split(separator: "\n").compactMap { Int($0) })
+        guard let stored = await storedIDs(sql) else { Issue.record("no primary served the table within 30 s of the last write:\n\(c.logs())"); return }
         let lost = acked.subtracting(stored)
         print("writes: attempted=\(writer.attempted) acknowledged=\(acked.count) lost=\(lost.count)")
         #expect(lost.isEmpty, "acknowledged writes lost: \(lost.sorted().prefix(20))")

@@ -72,13 +72,7 @@ import KetchShared
 
         let newPrimary = await helper.openPrimary(c, "itdb", among: [0, 1, 2, 3])
         #expect(newPrimary.map { c.address($0) } == targetName)
-        var rows: String?
-        _ = await eventually(within: 30, every: 0.2) {
-            rows = sql.run("SELECT id FROM ketch_writes", timeout: 10)
-            return rows != nil
-        }
-        guard let rows else { Issue.record("no primary served the table within 30 s after the switchover"); return }
-        let stored = Set(rows.split(separator: "\n").compactMap { Int($0) })
+        guard let stored = await helper.storedIDs(sql) else { Issue.record("no primary served the table within 30 s after the switchover"); return }
         let lost = Set(writer.acknowledgedIDs).subtracting(stored)
         print("switchover: acknowledged=\(writer.ackCount) lost=\(lost.count)")
         #expect(lost.isEmpty, "lost: \(lost.sorted().prefix(20))")
