@@ -31,8 +31,8 @@ public actor Node {
     /// Set when the protocol state could not be persisted (a full disk): the node then takes no
     /// further step — its in-memory core would be ahead of what a restart restores, and a later
     /// step that persists only its own records could send messages that rest on the lost ones —
-    /// and stops as on SIGTERM (copies closed and stopped, the watchdog still guarding), then
-    /// exits with this error so a supervisor restarts it from what is on disk (finding 8).
+    /// and stops as on SIGTERM (copies closed and stopped, the watchdog still guarding); NodeMain
+    /// then waits for free space and starts a new node from what is on disk (findings 8 and 15).
     private(set) var fatalError: NodeError?
     nonisolated let stopRequest = StopLatch()
     static let maxEvents = 200
@@ -127,7 +127,7 @@ public actor Node {
     /// See `fatalError`. NodeMain waits on `stopRequest` as on SIGTERM and runs the same shutdown.
     func stopForPersistFailure(_ error: Error) {
         guard fatalError == nil else { return }
-        fatalError = NodeError("cannot-persist", "cannot persist protocol state to \(config.dataDirectory)/ketch.db (\(error)); the node stopped rather than run on state a restart would forget: free space on that filesystem, then start ketch-node again")
+        fatalError = NodeError("cannot-persist", "cannot persist protocol state to \(config.dataDirectory)/ketch.db (\(error)); this server closed and stopped its copies rather than run on state a restart would forget, and starts again by itself once that filesystem has free space: free space there")
         logger.critical("cannot persist protocol state, stopping this node: \(error)")
         stopRequest.fire("a protocol state persist failure")
     }

@@ -6,9 +6,21 @@ import KetchWire
 import Logging
 
 /// Start-up and shutdown of one `ketch-node`: checks everything that can be wrong before it
-/// creates anything, then runs the node until SIGTERM or SIGINT, or until it cannot persist its
-/// protocol state (then it shuts down the same way and exits with that error).
+/// creates anything, then runs the node until SIGTERM or SIGINT.
+///
+/// A node that cannot persist its protocol state (a full disk) shuts down as on SIGTERM — copies
+/// closed and stopped, so nothing it says rests on state a restart would forget — and then, in
+/// the same process, waits until its store takes writes again and starts afresh from what is on
+/// disk, exactly as a restart after a crash would (finding 15: nodes that exited on a full disk
+/// needed an operator, and three of four were gone after three disk-full faults). The PID, the
+/// data-dir lock and the signal handlers are kept across the restart.
 public enum NodeMain {
+    /// How often a node that could not persist tries its store again.
+    static let spaceProbePeriodNanoseconds: UInt64 = 1_000_000_000
+    /// The probe writes this much and deletes it: SQLite keeps the freed pages, so the restarted
+    /// node has that much room for its first records even if something else fills the disk again.
+    static let spaceProbeBytes = 256 * 1024
+
     public static func run(config: NodeConfig, logger: Logger) async throws {
         // Checked first, so a bad secret leaves no data dir or lock behind.
         let secret: ClusterSecret
@@ -17,16 +29,52 @@ public enum NodeMain {
         }
         try prepareDataDirectory(config.dataDirectory)
         let lock = try DataDirLock(dataDirectory: config.dataDirectory)
-        let store: KetchStore
+        defer { withExtendedLifetime(lock) {} }
+        let signals = SignalWatch()
+        defer { signals.cancel() }
+        var store: KetchStore
         do { store = try KetchStore.open(dataDirectory: config.dataDirectory) } catch {
             throw NodeError("store", "\(error)")
         }
-        let node = try await Node.start(config: config, secret: secret, store: store, logger: logger)
-        let signal = await waitForStop(node)
-        logger.notice("stopping on \(signal)")
-        await node.shutdown()
-        withExtendedLifetime(lock) {}
-        if let fatal = await node.fatalError { throw fatal }
+        while true {
+            let node = try await Node.start(config: config, secret: secret, store: store, logger: logger)
+            signals.forward(to: node.stopRequest)
+            let reason = await node.stopRequest.wait()
+            logger.notice("stopping on \(reason)")
+            await node.shutdown()
+            store.close()
+            guard let fatal = await node.fatalError else { return }
+            // SIGTERM while waiting is an ordinary stop: the copies are already closed and stopped.
+            guard let reopened = await waitForWritableStore(config: config, signals: signals, fatal: fatal, logger: logger) else {
+                return
+            }
+            store = reopened
+            logger.notice("the store takes writes again; starting afresh from what is on disk")
+        }
+    }
+
+    /// Opens the store and writes (then deletes) a probe record once a second until that works;
+    /// nil if SIGTERM or SIGINT came first.
+    private static func waitForWritableStore(config: NodeConfig, signals: SignalWatch, fatal: NodeError, logger: Logger) async -> KetchStore? {
+        logger.critical("\(fatal.message)")
+        var attempts = 0
+        while signals.received == nil {
+            if let store = try? KetchStore.open(dataDirectory: config.dataDirectory) {
+                do {
+                    try store.put(kind: "space-probe", key: "probe", value: Data(count: spaceProbeBytes))
+                    try store.delete(kind: "space-probe", key: "probe")
+                    return store
+                } catch {
+                    store.close()
+                }
+            }
+            attempts += 1
+            if attempts % 60 == 0 {
+                logger.warning("still waiting for free space for \(config.dataDirectory)/ketch.db (\(attempts) s)")
+            }
+            try? await Task.sleep(nanoseconds: spaceProbePeriodNanoseconds)
+        }
+        return nil
     }
 
     static func prepareDataDirectory(_ path: String) throws(NodeError) {
@@ -45,20 +93,43 @@ public enum NodeMain {
         }
     }
 
-    /// SIGTERM or SIGINT, or the node itself (see `Node.fatalError`), whichever comes first.
-    private static func waitForStop(_ node: Node) async -> String {
-        let latch = node.stopRequest
-        var sources: [DispatchSourceSignal] = []
+}
+
+/// SIGTERM and SIGINT, watched once for the whole process and passed on to whichever node runs
+/// (a node restarted after a persist failure gets a new `StopLatch`).
+final class SignalWatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signal: String?
+    private var latch: StopLatch?
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
         for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
             Foundation.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { latch.fire(name) }
+            source.setEventHandler { [weak self] in self?.fire(name) }
             source.resume()
             sources.append(source)
         }
-        let reason = await latch.wait()
-        withExtendedLifetime(sources) {}
-        return reason
+    }
+
+    /// The first signal received, if any.
+    var received: String? { lock.withLock { signal } }
+
+    /// Passes signals to `latch` from now on, and at once if one already came.
+    func forward(to latch: StopLatch) {
+        let already: String? = lock.withLock { self.latch = latch; return signal }
+        if let already { latch.fire(already) }
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
+
+    private func fire(_ name: String) {
+        let target: StopLatch? = lock.withLock {
+            if signal == nil { signal = name }
+            return latch
+        }
+        target?.fire(name)
     }
 }
 
