@@ -71,9 +71,17 @@ final class LeaseGuard: @unchecked Sendable {
         let tmp = path + ".tmp"
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NodeError("guard", "cannot write lease guard \(tmp): \(String(cString: strerror(errno)))") }
-        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        fsync(fd)
+        // A short write or a failed fsync (a full disk) must leave the old guard in place: an
+        // empty guard would read as "nothing to guard", the old one still fences at its deadline.
+        let length = text.utf8.count
+        let written = text.withCString { Glibc.write(fd, $0, length) }
+        let synced = fsync(fd) == 0
+        let writeErrno = errno
         Glibc.close(fd)
+        guard written == length, synced else {
+            unlink(tmp)
+            throw NodeError("guard", "cannot write lease guard \(tmp): \(String(cString: strerror(written < 0 || !synced ? writeErrno : ENOSPC))); the old guard stays in force")
+        }
         guard rename(tmp, path) == 0 else { throw NodeError("guard", "cannot replace lease guard \(path): \(String(cString: strerror(errno)))") }
         ServiceJournal.record(guardPath: path, text: text)
     }

@@ -9,7 +9,8 @@ import Glibc
 /// - `KETCH_DB_CLIENT_NETWORKS`: comma-separated CIDRs that may reach Postgres with a password
 ///   (clients and replication). Default `127.0.0.0/8`, which only works when every server is a
 ///   loopback address; servers on real (or namespaced) addresses must name their network.
-/// - `KETCH_SERVICE_JOURNAL=1`: append every lease-guard change to `<data-dir>/service.journal`
+/// - `KETCH_SERVICE_JOURNAL=1` (or an absolute directory to write it in): append every lease-guard
+///   change to `<data-dir>/service.journal`
 ///   with the host's real `CLOCK_BOOTTIME`, so a fault checker can hold acknowledged writes
 ///   against the intervals in which this server was allowed to serve.
 /// - `KETCH_TEST_CLOCK_RATE`: TEST ONLY. Makes this node's (and its watchdog's) protocol clock run
@@ -21,7 +22,10 @@ enum NodeHooks {
         return list.isEmpty ? ["127.0.0.0/8"] : list
     }()
 
-    static let journalEnabled = ProcessInfo.processInfo.environment["KETCH_SERVICE_JOURNAL"] == "1"
+    /// "1": the journal goes beside the guard files; an absolute directory: it goes there (the
+    /// fault suite keeps journals off a data dir it fills up).
+    static let journalSetting = ProcessInfo.processInfo.environment["KETCH_SERVICE_JOURNAL"] ?? ""
+    static let journalEnabled = journalSetting == "1" || journalSetting.hasPrefix("/")
 
     /// 1.0 unless the test hook says otherwise; a rate that does not parse as a positive number is ignored.
     static let clockRate: Double = {
@@ -70,7 +74,8 @@ enum ServiceJournal {
         if words.first == "open", words.count > 1, let d = Int64(words[1]) { line += " \(NodeHooks.unscaled(d))" }
         line += "\n"
         lock.withLock {
-            let fd = open(dir + "/service.journal", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            let journalDir = NodeHooks.journalSetting.hasPrefix("/") ? NodeHooks.journalSetting : dir
+            let fd = open(journalDir + "/service.journal", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard fd >= 0 else { return }
             _ = line.withCString { write(fd, $0, strlen($0)) }
             close(fd)

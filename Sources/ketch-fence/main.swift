@@ -41,13 +41,18 @@ func readSmallFile(_ path: String) -> String? {
     return String(decoding: buf[0..<n], as: UTF8.self)
 }
 
+func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
 func writeGuard(_ path: String, _ text: String) {
     let tmp = path + ".fence-tmp"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
-    _ = text.withCString { write(fd, $0, strlen($0)) }
-    fsync(fd)
+    let length = strlen(text)
+    let written = text.withCString { write(fd, $0, length) }
+    let synced = fsync(fd) == 0
     close(fd)
+    // Never replace the guard with a torn one (a full disk).
+    guard written == length, synced else { unlink(tmp); return }
     rename(tmp, path)
 }
 
@@ -194,7 +199,10 @@ if sched_setscheduler(0, SCHED_FIFO, &fifo) != 0 { _ = setpriority(__priority_wh
 /// TEST ONLY hook shared with the node (KETCH_SERVICE_JOURNAL=1): each fence is appended to the
 /// node's service journal as `<real-boottime-ns> <replica> fenced <late-ns> <killed>`, so the fault
 /// checker can see when Postgres was actually killed and how late the watchdog was.
-let journalEnabled = getenv("KETCH_SERVICE_JOURNAL").map { String(cString: $0) == "1" } ?? false
+/// `KETCH_SERVICE_JOURNAL=1` puts the journal beside the guard file; an absolute directory puts it
+/// there (the fault suite keeps journals off a data dir it fills up).
+let journalSetting = getenv("KETCH_SERVICE_JOURNAL").map { String(cString: $0) } ?? ""
+let journalEnabled = journalSetting == "1" || journalSetting.hasPrefix("/")
 
 func realBoottimeNanoseconds() -> Int64 {
     var ts = timespec()
@@ -209,7 +217,8 @@ func journalFence(late: Int64, killed: Bool) {
     var replica = String(parts.last ?? "")
     if replica.hasSuffix(".guard") { replica.removeLast(6) }
     let line = "\(realBoottimeNanoseconds()) \(replica) fenced \(late) \(killed ? "killed" : "nothing-running")\n"
-    let fd = open((dir.isEmpty ? "." : dir) + "/service.journal", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    let journalDir = journalSetting.hasPrefix("/") ? journalSetting : (dir.isEmpty ? "." : dir)
+    let fd = open(journalDir + "/service.journal", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
     _ = line.withCString { write(fd, $0, strlen($0)) }
     close(fd)
@@ -242,11 +251,28 @@ func sleepProtocol(_ ns: Int64) {
 // the deadline is enough to see a renewal, and the watchdog wakes at the deadline rather than up
 // to one poll period after it. A closed guard is polled every 20 ms (an open deadline is always
 // a lease away, far more than that).
+//
+// A guard that is there but says nothing this watchdog understands (a node that could not write
+// it whole on a full disk, which the node also guards against) is not a close: the last open
+// deadline read stays in force. A deadline already fenced is not fenced again when the guard
+// could not be rewritten to say so.
+var lastDeadline: Int64?
+var fencedDeadline: Int64?
 while true {
     let state = readSmallFile(guardFile)?.split(whereSeparator: { $0 == " " || $0 == "\n" }) ?? []
     let now = boottimeNanoseconds()
-    if state.first == "open", state.count >= 2, let deadline = Int64(state[1]) {
+    var open: Int64?
+    if state.first == "open", state.count >= 2, let d = Int64(state[1]) {
+        open = d
+    } else if state.first == "closed" || state.first == "fenced" || !fileExists(guardFile) {
+        open = nil
+    } else {
+        open = lastDeadline
+    }
+    lastDeadline = open
+    if let deadline = open, deadline != fencedDeadline {
         if now >= deadline {
+            fencedDeadline = deadline
             let killed = fence(postmasterPidFile: pidFile, dataDirectory: dataDirectory(ofPidFile: pidFile))
             let late = now - deadline
             writeGuard(guardFile, "fenced \(now)\(killed ? "" : " nothing-running")\n")

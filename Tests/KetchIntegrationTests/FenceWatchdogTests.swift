@@ -76,6 +76,29 @@ import Glibc
         #expect(try String(contentsOfFile: guardFile, encoding: .utf8) == "closed\n")
     }
 
+    /// A guard the node could not write whole (a full disk left it empty or torn) is not a close:
+    /// the last deadline read still fences, and only once.
+    @Test func aTornGuardKeepsTheLastDeadline() async throws {
+        let dir = try TempDir("ketch-fence")
+        defer { dir.remove() }
+        let (pm, pidFile) = try fakePostmaster(in: dir)
+        defer { pm.kill9() }
+        let guardFile = dir.path + "/r2.guard"
+        try Data("open \(boottime() + 2_000_000_000)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"],
+                                    environment: ["KETCH_SERVICE_JOURNAL": dir.path], log: dir.path + "/fence.log")
+        defer { fence.kill9() }
+        // Let the watchdog read the deadline, then tear the guard as a full disk would.
+        try await Task.sleep(nanoseconds: 500_000_000)
+        try Data("op".utf8).write(to: URL(fileURLWithPath: guardFile))
+        #expect(pm.isRunning, "fenced before the deadline")
+        #expect(await eventually(within: 8) { !pm.isRunning }, "a torn guard let Postgres outlive its deadline")
+        // Once fenced, the watchdog does not fence the same deadline again.
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let journal = (try? String(contentsOfFile: dir.path + "/service.journal", encoding: .utf8)) ?? ""
+        #expect(journal.split(separator: "\n").count == 1, "journal: \(journal)")
+    }
+
     @Test func aReusedPIDThatIsNotThePostmasterIsLeftAlone() async throws {
         let dir = try TempDir("ketch-fence")
         defer { dir.remove() }

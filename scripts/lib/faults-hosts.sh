@@ -10,6 +10,8 @@ declare -A KF_NODE_EXTRA=()   # extra ketch-node flags per server index
 kf_ns() { echo "${KF_RUN}n$1"; }                 # network namespace of server i (1-4)
 kf_addr() { echo "10.213.$KF_NET.$1"; }
 kf_data() { echo "$KF_DATA/n$1"; }
+# Server i's service journal lives off its data dir, which the disk-full nemesis fills up.
+kf_journal_dir() { echo "$KF_DIR/journal.d/n$1"; }
 kf_freezer() { echo "/sys/fs/cgroup/freezer/${KF_RUN}n$1"; }
 kf_hosts() { local i out=""; for i in $(seq $KF_NODES); do out+="$(kf_addr $i),"; done; echo "${out%,}"; }
 kf_now() { "$KF_BIN/ketch-faults" now; }
@@ -69,7 +71,8 @@ kf_clean_run() {
 kf_node_env() {
   local i=$1
   local rate=${KF_CLOCK_RATE[$i]:-1}
-  echo "KETCH_SERVICE_JOURNAL=1 KETCH_DB_CLIENT_NETWORKS=10.213.$KF_NET.0/24,127.0.0.0/8 KETCH_TEST_CLOCK_RATE=$rate KETCH_SECRET_FILE=$KF_DATA/secret"
+  mkdir -p "$(kf_journal_dir "$i")"
+  echo "KETCH_SERVICE_JOURNAL=$(kf_journal_dir "$i") KETCH_DB_CLIENT_NETWORKS=10.213.$KF_NET.0/24,127.0.0.0/8 KETCH_TEST_CLOCK_RATE=$rate KETCH_SECRET_FILE=$KF_DATA/secret"
 }
 
 # Starts server i inside its namespace and freezer cgroup; its PID is KF_NODE_PIDS[i].
