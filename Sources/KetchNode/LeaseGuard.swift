@@ -24,11 +24,16 @@ final class LeaseGuard: @unchecked Sendable {
     }
 
     /// Postgres may serve clients until `deadline` on CLOCK_BOOTTIME; the watchdog kills it then.
+    /// Arms the watchdog with `deadline`; throws `expiredCode` rather than arm one already past.
     func open(until deadline: Instant) throws {
         try ensureWatchdog()
         try waitForPendingFence()
+        guard MonotonicClock.now() < deadline else {
+            throw NodeError(Self.expiredCode, "the lease ended before the guard could be armed; not opening")
+        }
         try write("open \(deadline.nanoseconds)\n")
     }
+    static let expiredCode = "lease-expired"
 
     /// A guard whose deadline has passed belongs to the watchdog until it writes `fenced`: it is
     /// killing Postgres then, and its `fenced` would overwrite an `open` written meanwhile, leaving

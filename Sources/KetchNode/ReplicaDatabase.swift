@@ -526,7 +526,12 @@ actor ReplicaDatabase {
             logger.notice("open abandoned: the lease was given up while the copy was being readied")
             return
         }
-        try leaseGuard.open(until: until - Self.watchdogMargin)
+        // Readying can take seconds (un-park, promote): a guard armed with a deadline already
+        // past would let clients in until the watchdog notices (finding 16).
+        do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch let e as NodeError where e.code == LeaseGuard.expiredCode {
+            logger.notice("open abandoned: the lease ran out while the copy was being readied")
+            return
+        }
         settings.extra["default_transaction_read_only"] = "off"
         settings.synchronousStandbys = Self.synchronous(namedStandbys)
         try await apply()
