@@ -411,7 +411,8 @@ actor ReplicaDatabase {
             catch { startFailure = error }
         }
         isParked.set(parked)
-        if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart) {
+        let superseded = { [ordered] in ordered.hasRoleChange(otherThan: primary) }
+        if startFailure == nil, await streams(from: host, within: Self.followSeconds, logFrom: logStart, unless: superseded) {
             rewoundFrom = nil
             following = primary
             state = "standby"
@@ -419,6 +420,9 @@ actor ReplicaDatabase {
             logger.notice("streaming from \(host)\(wasPrimary ? " without pg_rewind" : "")")
             await report(.following(replica, primary: primary))
             return
+        }
+        if superseded() {
+            throw NodeError("superseded", "not streaming from \(host) yet, and the core has since asked for another role")
         }
         let reason = startFailure.map { "\($0)" } ?? instance.cannotFollowLine(since: logStart) ?? "not streaming after \(Int(Self.followSeconds)) s"
         // pg_rewind copies only what the upstream has: when it lacks WAL this copy needs, or a
@@ -435,6 +439,7 @@ actor ReplicaDatabase {
         do {
             try await instance.rewind(from: upstream, replication: replication, settings: settings)
         } catch {
+            if superseded() { throw NodeError("superseded", "pg_rewind from \(host) failed (\(error)), and the core has since asked for another role") }
             logger.warning("pg_rewind failed, re-cloning: \(error)")
             return try await clone(from: primary)
         }
@@ -476,7 +481,7 @@ actor ReplicaDatabase {
         _ = try? await c.nudgeStandbys()
     }
 
-    private func streams(from host: String, within seconds: Double, logFrom: UInt64? = nil) async -> Bool {
+    private func streams(from host: String, within seconds: Double, logFrom: UInt64? = nil, unless superseded: () -> Bool = { false }) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
             if let c = try? await adminConnection(),
@@ -484,6 +489,7 @@ actor ReplicaDatabase {
                 return true
             }
             if let logFrom, instance.cannotFollowLine(since: logFrom) != nil { return false }
+            if superseded() { return false }
             if seconds > 0 { try? await Task.sleep(nanoseconds: 50_000_000) }
         } while Date() < deadline
         return false
@@ -797,6 +803,21 @@ final class ActionQueue: @unchecked Sendable {
     /// Whether a core action waits (the node's own steps never make a failing action give up).
     var hasCoreWork: Bool {
         lock.withLock { items.contains { switch $0 { case .core, .open: true; default: false } } }
+    }
+    /// Whether the core has since asked this copy to take another role: follow or clone from a
+    /// server other than `primary`, promote, initialise or stop. A follow that cannot stream
+    /// gives way to such work rather than spend tens of seconds rewinding or cloning toward a
+    /// primary that is no longer the one (partition, seed 5003: 48 s).
+    func hasRoleChange(otherThan primary: ServerID) -> Bool {
+        lock.withLock {
+            items.contains {
+                switch $0 {
+                case .core(.follow(let p)), .core(.clone(let p)): p != primary
+                case .core(.promote), .core(.initialise), .core(.stop), .unparkToLead: true
+                default: false
+                }
+            }
+        }
     }
     func finish() { stream.continuation.finish() }
 }
