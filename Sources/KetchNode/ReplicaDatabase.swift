@@ -403,6 +403,7 @@ actor ReplicaDatabase {
             }
             state = "rejoining"
             try instance.writeConfiguration(settings, replication: replication)
+            repairTimelineSwitch()
             // Not the default 60 s: a copy that cannot follow never becomes consistent, and
             // `streams` below reads Postgres's reason from the log; one that is merely not
             // consistent yet goes on streaming meanwhile.
@@ -458,8 +459,23 @@ actor ReplicaDatabase {
     /// `pg_ctl start --wait` waited 60 s for a consistency such copies may not reach on their
     /// own, holding up every action behind it (reliability finding 14).
     private func startStandby() async throws {
+        repairTimelineSwitch()
         do { _ = try await instance.start(timeout: .seconds(5)) } catch let error as PostgresError where error.code == .timedOut {
             logger.notice("standby not consistent yet (waiting for WAL from its upstream); going on: \(error.message)")
+        }
+    }
+
+    /// Before Postgres starts: refills the part of a streamed timeline switch's segment that
+    /// Postgres 15 left zero (see `TimelineSegmentRepair`, reliability finding 14b), so a copy that
+    /// PANICked at promotion can start and be promoted again.
+    private func repairTimelineSwitch() {
+        guard instance.postmaster()?.isAlive != true else { return }
+        do {
+            if let what = try TimelineSegmentRepair.run(walDirectory: instance.dataDirectory + "/pg_wal") {
+                logger.warning("repaired a WAL segment before starting Postgres: \(what)")
+            }
+        } catch {
+            logger.warning("\(error)")
         }
     }
 
@@ -500,7 +516,10 @@ actor ReplicaDatabase {
         settings = closedSettings(upstream: nil)
         settings.synchronousStandbys = .holdWrites
         try instance.writeConfiguration(settings, replication: replication)
-        if instance.postmaster()?.isAlive != true { _ = try await instance.start() }
+        if instance.postmaster()?.isAlive != true {
+            repairTimelineSwitch()
+            _ = try await instance.start()
+        }
         let c = try await adminConnection()
         if try await c.isInRecovery() {
             try await c.reloadConfiguration()
