@@ -104,8 +104,11 @@ actor ReplicaDatabase {
         switch action {
         case .fence:
             fencesAsked.increment()
+            leaseExtendedTo.clear()
             urgent.continuation.yield(action)
-        case .extendLease: urgent.continuation.yield(action)
+        case .extendLease(let until):
+            leaseExtendedTo.raise(to: until)
+            urgent.continuation.yield(action)
         case .promote where epochOpen: ordered.push(.promoteReasserting)
         case .openToClients(let until):
             // Remember how many fences came before this open: one asked after it voids it.
@@ -154,6 +157,12 @@ actor ReplicaDatabase {
     /// asked meanwhile arrives on the urgent stream while the copy is not open yet, so it has
     /// nothing to close — and the open must then not let clients in (reliability finding 12).
     private nonisolated let fencesAsked = LockedCounter()
+    /// The latest lease deadline the core extended to since the last fence. An open that waited
+    /// seconds behind readying the copy serves until this, not its own older deadline: the
+    /// extensions themselves wait behind the open, and without them a re-asserted epoch whose
+    /// first deadline passed while readying stayed closed for minutes while its lease was renewed
+    /// (clock run, seed 5007).
+    private nonisolated let leaseExtendedTo = LockedDeadline()
     /// An open is between taking the service lock and letting clients in: a fence then must
     /// close after it rather than report "nothing to fence".
     private var opening = false
@@ -532,12 +541,18 @@ actor ReplicaDatabase {
         await report(.promoted(replica))
     }
 
+    /// The open's own deadline, or a later one the core extended the same lease to since.
+    private func leaseEnd(_ until: Instant) -> Instant { max(until, leaseExtendedTo.value ?? until) }
+
     /// Step 9 on this server: the watchdog learns the deadline first, then clients are let in.
     private func open(until: Instant, afterFences: UInt64) async throws {
         await serviceLock.acquire()
         opening = true
         defer { opening = false; serviceLock.release() }
-        guard MonotonicClock.now() < until - Self.watchdogMargin else { return }
+        guard MonotonicClock.now() < leaseEnd(until) - Self.watchdogMargin else {
+            logger.notice("open abandoned: its lease had already ended")
+            return
+        }
         var recovering: Bool?
         if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
         if following != nil || instance.postmaster()?.isAlive != true || recovering != false || listeningPort != spec.dbConfig.port {
@@ -553,7 +568,7 @@ actor ReplicaDatabase {
         }
         // Readying can take seconds (un-park, promote): a guard armed with a deadline already
         // past would let clients in until the watchdog notices (finding 16).
-        do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch let e as NodeError where e.code == LeaseGuard.expiredCode {
+        do { try leaseGuard.open(until: leaseEnd(until) - Self.watchdogMargin) } catch let e as NodeError where e.code == LeaseGuard.expiredCode {
             logger.notice("open abandoned: the lease ran out while the copy was being readied")
             return
         }
@@ -780,6 +795,15 @@ final class LockedCounter: @unchecked Sendable {
     private var count: UInt64 = 0
     func increment() { lock.withLock { count += 1 } }
     var value: UInt64 { lock.withLock { count } }
+}
+
+/// The latest of the deadlines raised to since the last clear, behind a lock.
+final class LockedDeadline: @unchecked Sendable {
+    private let lock = NSLock()
+    private var latest: Instant?
+    func raise(to d: Instant) { lock.withLock { latest = max(latest ?? d, d) } }
+    func clear() { lock.withLock { latest = nil } }
+    var value: Instant? { lock.withLock { latest } }
 }
 
 /// A Bool behind a lock.
