@@ -182,6 +182,23 @@ public enum Checker {
                 r.slowRecoveries += 1
                 r.findings.append("slow recovery: after \(f.name) healed, \(first == nil ? "no write was acknowledged" : "the first write took \(seconds) s") (bound \(input.recoveryBoundSeconds) s)")
             }
+            // A fault that leaves every server healthy (a clock within the drift bound) is no
+            // excuse: the primary must keep serving during it, not only after the heal.
+            if keepsMajorityHealthy(f.name) {
+                let ends = byStart.map(\.end).filter { $0 > f.start && $0 <= healed }.sorted()
+                var longest: Int64 = 0, prev = f.start
+                for end in ends { longest = max(longest, end - prev); prev = end }
+                longest = max(longest, min(healed, input.window.end) - prev)
+                if Double(longest) / 1e9 > input.recoveryBoundSeconds {
+                    r.slowRecoveries += 1
+                    r.findings.append("unavailable during \(f.name), which leaves every server healthy: no write acknowledged for \(Double(longest) / 1e9) s (bound \(input.recoveryBoundSeconds) s)")
+                }
+            }
         }
+    }
+
+    /// Faults under which a majority (here: every server) stays healthy, so a primary must serve.
+    static func keepsMajorityHealthy(_ fault: String) -> Bool {
+        fault.hasPrefix("clock-fast") || fault.hasPrefix("clock-slow")
     }
 }
