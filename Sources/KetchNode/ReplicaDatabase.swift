@@ -163,6 +163,10 @@ actor ReplicaDatabase {
     /// first deadline passed while readying stayed closed for minutes while its lease was renewed
     /// (clock run, seed 5007).
     private nonisolated let leaseExtendedTo = LockedDeadline()
+    /// The fence count of an open abandoned because its lease had ended, until a fence or an
+    /// extension of that lease (which then opens the copy).
+    private var expiredOpen: UInt64?
+    var hasExpiredOpen: Bool { expiredOpen != nil }
     /// An open is between taking the service lock and letting clients in: a fence then must
     /// close after it rather than report "nothing to fence".
     private var opening = false
@@ -237,6 +241,15 @@ actor ReplicaDatabase {
             // A primary that lost its lease moves to closedPort, off the failover path.
             if state == "fenced" { ordered.push(.parkFenced) }
         case .extendLease(let until):
+            // An open abandoned because its deadline had passed is carried out now that the core
+            // extended the same lease (no fence since): otherwise the core would renew a lease for
+            // a copy that stays closed (partition seed 5003 rerun: 6 minutes without a primary).
+            if !isOpen, let fences = expiredOpen, fencesAsked.value == fences, MonotonicClock.now() < until - Self.watchdogMargin {
+                expiredOpen = nil
+                logger.notice("the lease of an open that came too late was extended: opening now")
+                ordered.push(.open(until: until, afterFences: fences))
+                return
+            }
             await serviceLock.acquire()
             defer { serviceLock.release() }
             guard isOpen else { return }
@@ -550,7 +563,8 @@ actor ReplicaDatabase {
         opening = true
         defer { opening = false; serviceLock.release() }
         guard MonotonicClock.now() < leaseEnd(until) - Self.watchdogMargin else {
-            logger.notice("open abandoned: its lease had already ended")
+            logger.notice("open abandoned: its lease had already ended; it opens if the core extends that lease")
+            expiredOpen = afterFences
             return
         }
         var recovering: Bool?
@@ -569,13 +583,15 @@ actor ReplicaDatabase {
         // Readying can take seconds (un-park, promote): a guard armed with a deadline already
         // past would let clients in until the watchdog notices (finding 16).
         do { try leaseGuard.open(until: leaseEnd(until) - Self.watchdogMargin) } catch let e as NodeError where e.code == LeaseGuard.expiredCode {
-            logger.notice("open abandoned: the lease ran out while the copy was being readied")
+            logger.notice("open abandoned: the lease ran out while the copy was being readied; it opens if the core extends that lease")
+            expiredOpen = afterFences
             return
         }
         settings.extra["default_transaction_read_only"] = "off"
         settings.synchronousStandbys = Self.synchronous(namedStandbys)
         try await apply()
         await nudge()
+        expiredOpen = nil
         isOpen = true
         state = "open"
         logger.notice("open to clients")
