@@ -60,6 +60,8 @@ actor ReplicaDatabase {
     private var rewoundFrom: ServerID?
     /// An ordered action (clone, follow, promote, open...) is in progress.
     private var runningOrdered = false
+    /// Set while the poll starts a postmaster that died; ordered work waits for it.
+    private var pollRestarting = false
     /// Held for the whole of every open, close and lease extension. The urgent stream (fence,
     /// extend) and the ordered one (open) run on this one actor, and an actor lets another call
     /// in at each `await`: a fence's close resumed after the next epoch's open and wrote the guard
@@ -255,11 +257,20 @@ actor ReplicaDatabase {
             guard isOpen else { return }
             if leaseGuard.fencedOrExpired() {
                 // ketch-fence killed Postgres at the old deadline (or is killing it): re-arming the
-                // guard would let the poll start it again read-write. It stays closed (finding 9).
+                // guard would let the poll start it again read-write (finding 9). The copy is
+                // closed, and opened again through a whole open — readied closed, guard armed
+                // first — under the lease the core has just extended; without that the core went
+                // on renewing a lease for a copy that stayed closed (crash seed 5009).
                 isOpen = false
                 state = "fenced"
-                logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; it stays closed")
-                ordered.push(.parkFenced)
+                if MonotonicClock.now() < until - Self.watchdogMargin {
+                    logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; opening it again under the extended lease")
+                    ordered.push(.open(until: until, afterFences: fencesAsked.value))
+                } else {
+                    logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; it stays closed until the lease is extended again")
+                    expiredOpen = fencesAsked.value
+                    ordered.push(.parkFenced)
+                }
                 return
             }
             do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch { fail(error, doing: "extend lease") }
@@ -269,6 +280,9 @@ actor ReplicaDatabase {
     }
 
     private func runOrdered(_ work: Work) async {
+        // Never while the poll restarts a dead postmaster: two starts at once make one fail on
+        // the other's lock file (the poll, for its part, does not start while this runs).
+        while pollRestarting { try? await Task.sleep(nanoseconds: 20_000_000) }
         runningOrdered = true
         defer { runningOrdered = false }
         switch work {
@@ -735,6 +749,8 @@ actor ReplicaDatabase {
         if !stopped, !runningOrdered, hasData, instance.postmaster()?.isAlive != true, ["open", "primary", "standby", "fenced"].contains(state),
            guardAllowsRestart() {
             logger.warning("postmaster is gone; starting it again")
+            pollRestarting = true
+            defer { pollRestarting = false }
             try? await closeAdmin()
             do { try await startStandby() } catch { fail(error, doing: "restart after the postmaster exited") }
             return
