@@ -80,24 +80,69 @@ extension KetchCore {
         // take the lead back. The copy is no less complete than before its database failed,
         // and a promote that fails again gives way again.
         if now >= g.since + config.leaseDuration * 4 {
-            st.giveWay = nil
-            st.record.dataState = .inSync
-            persist(st.record)
-            note(id, g.epoch, "giving way: nobody took over; leading again")
+            takeLeadBack(&st, why: "nobody took over")
+            return
+        }
+        let candidates = successorCandidates(st)
+        let remaining = candidates.filter { !g.declined.contains($0) }
+        if !candidates.isEmpty && remaining.isEmpty {
+            // Every candidate said it cannot lead (seeds 37218, 52062, 68190, 69443: a catch-up
+            // copy, or a member whose own promote failed and who gave way back, were waited for
+            // four leases, twice, past the 30 s bound). Promote again one lease after the
+            // failure, as when no candidate is known at all.
+            st.giveWay = g
+            takeLeadBack(&st, why: "no candidate can lead")
+            st.dbRetryAt = max(now, g.since + config.leaseDuration)
             return
         }
         if g.askedAt.map({ now >= $0 + config.retryInterval }) ?? true {
-            let candidates = successorCandidates(st)
-            if !candidates.isEmpty {
+            if !remaining.isEmpty {
                 // One member at a time; the next one after a takeover window without a new epoch.
                 let window = (config.leaseDuration * 3).nanoseconds
-                let turn = Int(((now - g.since).nanoseconds / max(1, window)) % Int64(candidates.count))
-                if g.askedAt == nil { note(id, g.epoch, "giving way: asking \(candidates[turn].short) to reconfigure") }
-                send(.switchover(EpochRequest(replica: id, source: me, epoch: g.epoch)), to: candidates[turn])
+                let turn = Int(((now - g.since).nanoseconds / max(1, window)) % Int64(remaining.count))
+                if g.askedAt == nil { note(id, g.epoch, "giving way: asking \(remaining[turn].short) to reconfigure") }
+                send(.switchover(EpochRequest(replica: id, source: me, epoch: g.epoch)), to: remaining[turn])
             }
             g.askedAt = now
         }
         st.giveWay = g
+    }
+
+    private mutating func takeLeadBack(_ st: inout ReplicaState, why: String) {
+        guard let g = st.giveWay else { return }
+        st.giveWay = nil
+        st.record.dataState = .inSync
+        persist(st.record)
+        note(st.record.replica, g.epoch, "giving way: \(why); leading again")
+    }
+
+    /// A candidate we asked to lead sent the request back: it cannot lead (its copy is catch-up,
+    /// or it is not in the data quorum), or it is a leader of this same epoch giving way too
+    /// (it took the epoch over after Step 7 and its promote failed as well). Then the next
+    /// candidate is asked at once, and with none left this server leads again.
+    ///
+    /// Two leaders of one epoch both giving way ask each other; were both to lead again, the one
+    /// with the higher ID could hold the prior's lease while its Creates are refused by the
+    /// other (the lower ID keeps an epoch both continue), and neither would get on. So after
+    /// Step 7 (only then can another server have taken this epoch over) a request from a lower
+    /// ID is left to that server, which leads again on ours.
+    mutating func giveWayDeclined(_ st: inout ReplicaState, by source: ServerID, now: Instant) {
+        guard var g = st.giveWay, g.epoch == st.record.epoch.id else { return }
+        if st.record.peerState == .inSync && source < config.server { return }
+        guard g.declined.insert(source).inserted else { return }
+        g.askedAt = nil
+        st.giveWay = g
+        note(st.record.replica, g.epoch, "giving way: \(source.short) cannot lead")
+    }
+
+    /// On a member asked by its primary to lead that cannot (not in-sync, or not in the data
+    /// quorum): say so by sending the request back, so the asker moves on at once instead of
+    /// waiting a takeover window. At most once per retry interval.
+    mutating func declineToLead(_ st: inout ReplicaState, _ m: EpochRequest, now: Instant) {
+        guard st.declinedAt.map({ now >= $0 + config.retryInterval }) ?? true else { return }
+        st.declinedAt = now
+        send(.switchover(EpochRequest(replica: m.replica, source: config.server, epoch: m.epoch)), to: m.source)
+        note(m.replica, m.epoch, "switchover: asked by \(m.source.short) to become primary, but this copy cannot lead")
     }
 
     /// A member whose database action failed points it at the primary again (a clone or follow

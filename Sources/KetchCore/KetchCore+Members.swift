@@ -74,13 +74,19 @@ extension KetchCore {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
-        // An open epoch's prior was revoked to it by a quorum (Step 9 follows Step 8), and every
-        // epoch before it was revoked to its own successor on the way here. So a Create whose
-        // prior is older than our open epoch comes from a stale reconfigurer on a dead branch:
-        // its Step 3 can never lease that prior again. Following it would pull this copy (maybe
-        // the serving primary) off the live epoch into one that can never open.
-        if let old, old.record.epochOpen, !old.record.superseded, m.epoch > old.record.epoch.id, let p = m.priorEpoch,
-           p < old.record.epoch.id {
+        // The epochs that completed Step 8 form one chain of growing numbers (a prior is revoked
+        // to one successor by a quorum, and a successor is numbered above its prior), and every
+        // record's prior is on it: Step 1 takes as prior the record's prior, or the epoch itself
+        // once its own prior was revoked (prior nil), and a Create copies the leader's. So the
+        // newest epoch this record knows completed Step 8 is its prior, or its epoch when the
+        // prior is gone (revoked, or the epoch opened: Step 9 follows Step 8). A Create whose
+        // prior is older than that names a chain epoch already revoked to its chain successor,
+        // which is not this Create's newer epoch: that epoch can never complete Step 8 or open,
+        // and following it would pull this copy (maybe the serving primary) off the live epoch
+        // (seeds 6509 and 8061 for an open epoch; 25024 for one between Steps 5 and 9: the
+        // Creates of 7@s1, prior 1@s3, pulled s4 and s5 out of 5@s3, prior 4@s3).
+        if let old, !old.record.superseded, m.epoch > old.record.epoch.id, let p = m.priorEpoch,
+           p < (old.record.prior?.id ?? old.record.epoch.id) {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }

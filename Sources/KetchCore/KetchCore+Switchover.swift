@@ -95,9 +95,23 @@ extension KetchCore {
     }
 
     /// On the target: the primary asked us to take over; Question 3 then starts a new epoch.
+    /// On a leader giving way: the candidate it asked sent the request back (it cannot lead).
     mutating func switchoverRequested(_ m: EpochRequest, now: Instant) {
-        guard var st = replicas[m.replica], st.record.epoch.id == m.epoch, st.record.dataState == .inSync,
-              st.record.epoch.dataQuorum.contains(config.server) else { return }
+        let me = config.server
+        guard var st = replicas[m.replica], m.source != me, st.record.epoch.id == m.epoch else { return }
+        if st.record.primary == me {
+            guard st.giveWay != nil else { return }
+            giveWayDeclined(&st, by: m.source, now: now)
+            replicas[m.replica] = st
+            drive(m.replica, now: now)
+            return
+        }
+        guard st.record.primary == m.source else { return }
+        guard st.record.dataState == .inSync, st.record.epoch.dataQuorum.contains(me) else {
+            declineToLead(&st, m, now: now)
+            replicas[m.replica] = st
+            return
+        }
         if st.takeoverUntil == nil { note(m.replica, m.epoch, "switchover: asked by \(m.source.short) to become primary") }
         st.takeoverUntil = now + config.leaseDuration * 3
         replicas[m.replica] = st

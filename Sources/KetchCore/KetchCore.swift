@@ -164,9 +164,15 @@ public struct KetchCore: Sendable {
 
     private mutating func wakeAt(now: Instant) -> Instant? {
         var best: Instant?
-        for k in replicas.values.indices {
-            guard let t = replicas.values[k].wake(now: now, renewPeriod: config.renewPeriod) else { continue }
-            best = best.map { min($0, t) } ?? t
+        // Walks dictionary indices, not `replicas.values.indices`: that collection keeps a
+        // reference to the storage, so the first in-place `wake` copied the whole dictionary
+        // (every replica's state, with a retain per field) on every step.
+        var k = replicas.startIndex
+        while k != replicas.endIndex {
+            if let t = replicas.values[k].wake(now: now, renewPeriod: config.renewPeriod) {
+                best = best.map { min($0, t) } ?? t
+            }
+            k = replicas.index(after: k)
         }
         return best
     }

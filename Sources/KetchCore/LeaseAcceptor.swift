@@ -21,8 +21,14 @@ public struct AcceptorEpoch: Hashable, Codable, Sendable {
     public var successor: EpochID?
     public var promised: Ballot
     public var accepted: AcceptedProposal?
-    public init(id: EpochID, state: EpochState = .new, successor: EpochID? = nil, promised: Ballot = .zero, accepted: AcceptedProposal? = nil) {
+    /// The prior named by the Epoch Setup that created this epoch here (nil: none, or a record
+    /// written before it was kept). A reconfigurer's prior always completed Step 8, so this is
+    /// an epoch of the chain of completed epochs (see `setup`).
+    public var setupPrior: EpochID?
+    public init(id: EpochID, state: EpochState = .new, successor: EpochID? = nil, promised: Ballot = .zero, accepted: AcceptedProposal? = nil,
+                setupPrior: EpochID? = nil) {
         self.id = id; self.state = state; self.successor = successor; self.promised = promised; self.accepted = accepted
+        self.setupPrior = setupPrior
     }
 
     func liveOwner(at now: Instant) -> ServerID? {
@@ -124,14 +130,39 @@ struct LeaseAcceptor {
         func reply(_ r: ProtocolRefusal?) -> EpochReply { EpochReply(replica: m.replica, source: me, epoch: m.epoch, refusal: r) }
         if record.epoch(m.epoch) != nil { return (reply(nil), false) }
         if let h = record.highestSetup, m.epoch < h { return (reply(.olderEpoch), false) }
+        // The epochs that completed Step 8 form one chain of growing numbers (each prior revoked
+        // to one successor by a quorum), and a setup's prior is on it (a reconfigurer's prior
+        // always completed Step 8). A prior older than the one an epoch here was set up with was
+        // therefore revoked by a quorum to its chain successor, which is older than this setup's
+        // epoch (above everything set up here): that epoch can never complete Step 8 or open,
+        // and setting it up would push out an epoch that may be live (seed 25024: the late
+        // setups of 7@s1, prior 1@s3, replaced 4@s3, then 5@s3 with prior 4@s3, at s4 and s5).
+        // The same for the prior an open epoch here was set up with: it went to that epoch.
+        if let p = m.prior {
+            for e in [record.current, record.prior] {
+                guard let e, let ep = e.setupPrior else { continue }
+                if p < ep || (p == ep && e.state == .open) { return (reply(.revokedToOther), false) }
+            }
+        }
         if let cur = record.current {
-            if let p = m.prior, record.prior?.id == p {
-                // The current one was a successor that never opened; the prior stays.
+            if let p = m.prior, let prior = record.prior, prior.id == p {
+                // Another successor of our prior. The current one is dropped only if it is a
+                // successor that never opened and the prior did not go to it: an open current
+                // epoch completed Step 8 (its prior, or one before it, was revoked towards it by
+                // a quorum), and a prior revoked here to another successor will never record
+                // this one, so the sender's epoch is on a dead branch or at best one half of a
+                // split (it can still open elsewhere; here it is refused until Question 9 starts
+                // a successor of it). Seed 25024: 7@s1 (prior 1@s3) closed 1@s3 and went quiet;
+                // its late setups replaced the open 4@s3 (1@s3 revoked to it) at s4 and s5, whose
+                // leases of 4@s3 were then `unknown-epoch` and every copy ended catch-up.
+                if cur.state == .open || (prior.successor != nil && prior.successor != m.epoch) {
+                    return (reply(.revokedToOther), false)
+                }
             } else {
                 record.prior = cur
             }
         }
-        record.current = AcceptorEpoch(id: m.epoch)
+        record.current = AcceptorEpoch(id: m.epoch, setupPrior: m.prior)
         record.highestSetup = m.epoch
         return (reply(nil), true)
     }

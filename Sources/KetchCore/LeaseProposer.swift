@@ -47,6 +47,14 @@ struct LeaseProposer {
     /// (seed 5545: one of each left a dead-branch reconfigurer waiting forever).
     var revokedElsewhere: Bool { revokedAt.union(unknownAt).count > target.group.count - target.quorum }
 
+    /// Acceptors that refused the round in flight. The round goes on while a quorum can still
+    /// grant: one refusal arriving first (often this server's own acceptor, which answers inside
+    /// the step) must not void the grants still on their way (seeds 58309 and 63062: a prior
+    /// unknown to this server's acceptor and one other of five, or of three with this server in
+    /// the group by an older record, ended every round before the granting replies arrived).
+    var refusedInRound: Set<ServerID> = []
+    var roundLost: Bool { refusedInRound.count > target.group.count - target.quorum }
+
     init(target: LeaseTarget) { self.target = target }
 
     func holds(at now: Instant) -> Bool { leaseEnd.map { now < $0 } ?? false }
@@ -65,6 +73,7 @@ struct LeaseProposer {
 
     mutating func startPrepare(ballot: Ballot, now: Instant, replica: ReplicaID, me: ServerID) -> [(ServerID, KetchMessage)] {
         phase = .preparing(ballot: ballot, started: now, granted: [])
+        refusedInRound = []
         let m = LeasePrepare(replica: replica, source: me, epoch: target.epoch, ballot: ballot, successor: target.successor)
         return target.group.map { ($0, .leasePrepare(m)) }
     }
@@ -78,8 +87,11 @@ struct LeaseProposer {
               target.group.contains(r.source) else { return [] }
         if let refusal = r.refusal {
             if refusal == .staleBallot { highestSeen = max(highestSeen, r.highestPromised) }
-            phase = .idle
-            notBefore = now + backoff
+            refusedInRound.insert(r.source)
+            if roundLost {
+                phase = .idle
+                notBefore = now + backoff
+            }
             return []
         }
         if let owner = r.acceptedOwner, owner != me {
@@ -94,6 +106,7 @@ struct LeaseProposer {
             return []
         }
         phase = .proposing(ballot: ballot, started: now, granted: [], allOpen: true)
+        refusedInRound = []
         lastProposed = ballot
         let m = LeasePropose(replica: r.replica, source: me, epoch: target.epoch, ballot: ballot, owner: me,
                              timeout: timing.duration, successor: target.successor)
@@ -106,8 +119,11 @@ struct LeaseProposer {
         guard case .proposing(let ballot, let started, var granted, var allOpen) = phase, r.ballot == ballot,
               target.group.contains(r.source) else { return false }
         if r.refusal != nil {
-            phase = .idle
-            notBefore = now + backoff
+            refusedInRound.insert(r.source)
+            if roundLost {
+                phase = .idle
+                notBefore = now + backoff
+            }
             return false
         }
         granted.insert(r.source)

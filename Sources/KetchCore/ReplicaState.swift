@@ -64,6 +64,9 @@ struct GiveWay {
     var released = false
     var since: Instant
     var askedAt: Instant?
+    /// Candidates that answered they cannot lead (a catch-up copy, or another leader giving way
+    /// too): the next one is asked at once, and when none is left the lead is taken back.
+    var declined: Set<ServerID> = []
 }
 
 /// Everything this server holds for one replica: the persisted record and the volatile parts.
@@ -101,6 +104,9 @@ struct ReplicaState {
     var giveWay: GiveWay?
     /// As member whose database action failed: when to point it at the primary again.
     var dbRetryAt: Instant?
+    /// When this member last told a giving-way leader it cannot lead (at most one answer per
+    /// retry interval, so two confused servers can never bounce requests at network speed).
+    var declinedAt: Instant?
     /// When a reconfiguration that another member should run was first seen as needed.
     var troubleSince: Instant?
     /// Last time the record's primary showed it is at work here (lease rounds, epoch requests).

@@ -16,6 +16,8 @@ struct KetchSim: ParsableCommand {
     @Flag(help: "Let one clock drift beyond the configured bound.") var beyondDrift = false
     @Flag(help: "Never fail a database action in the Postgres model (runs as before failures were modelled).") var noDatabaseFailures = false
     @Option(help: "Simulated seconds of faults per seed.") var safetySeconds: Int64 = 20
+    @Option(help: "Run a campaign's seeds on this many threads (1-64); results and output are those of one job, in seed order.")
+    var jobs: Int = 1
     @Flag(help: "Benchmark: 5 servers × 20 replicas; print core steps per second and simulation speed-up.") var bench = false
 
     func validate() throws {
@@ -23,6 +25,7 @@ struct KetchSim: ParsableCommand {
             throw ValidationError("unknown mutation '\(mutation)'; choose one of: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard safetySeconds > 0 && safetySeconds <= 3_600 else { throw ValidationError("--safety-seconds must be 1...3600") }
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be 1...64 (threads running seeds at once), got \(jobs)") }
         if let n = seeds, n < 1 || n > 10_000_000 { throw ValidationError("--seeds must be 1...10000000") }
         if seed == nil && seeds == nil && !bench { throw ValidationError("give --seed S, --seeds N or --bench") }
     }
@@ -57,7 +60,7 @@ struct KetchSim: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let summary = Campaign.run(from: from, count: count, mutation: mutation, stopAtFirstFailure: mutation != .none,
-                                   configure: configure) { r in
+                                   jobs: jobs, configure: configure) { r in
             if let v = r.violations.first { print("FAIL seed \(r.config.seed): \(v)\n  replay: \(r.config.replayCommand)") }
         }
         let elapsed = clock.now - start
