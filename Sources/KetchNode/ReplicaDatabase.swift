@@ -267,8 +267,7 @@ actor ReplicaDatabase {
                     logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; opening it again under the extended lease")
                     ordered.push(.open(until: until, afterFences: fencesAsked.value))
                 } else {
-                    logger.warning("lease extended after ketch-fence fenced this copy at the old deadline; it stays closed until the lease is extended again")
-                    expiredOpen = fencesAsked.value
+                    deferUntilExtended(fencesAsked.value, "ketch-fence fenced this copy at the old deadline and the extension came too late")
                     ordered.push(.parkFenced)
                 }
                 return
@@ -568,6 +567,12 @@ actor ReplicaDatabase {
         await report(.promoted(replica))
     }
 
+    /// An open whose lease has ended waits for the core to extend that lease (see `expiredOpen`).
+    private func deferUntilExtended(_ afterFences: UInt64, _ why: String) {
+        logger.notice("open abandoned: \(why); it opens if the core extends that lease")
+        expiredOpen = afterFences
+    }
+
     /// The open's own deadline, or a later one the core extended the same lease to since.
     private func leaseEnd(_ until: Instant) -> Instant { max(until, leaseExtendedTo.value ?? until) }
 
@@ -577,9 +582,7 @@ actor ReplicaDatabase {
         opening = true
         defer { opening = false; serviceLock.release() }
         guard MonotonicClock.now() < leaseEnd(until) - Self.watchdogMargin else {
-            logger.notice("open abandoned: its lease had already ended; it opens if the core extends that lease")
-            expiredOpen = afterFences
-            return
+            return deferUntilExtended(afterFences, "its lease had already ended")
         }
         var recovering: Bool?
         if let c = try? await adminConnection() { recovering = try? await c.isInRecovery() }
@@ -597,9 +600,7 @@ actor ReplicaDatabase {
         // Readying can take seconds (un-park, promote): a guard armed with a deadline already
         // past would let clients in until the watchdog notices (finding 16).
         do { try leaseGuard.open(until: leaseEnd(until) - Self.watchdogMargin) } catch let e as NodeError where e.code == LeaseGuard.expiredCode {
-            logger.notice("open abandoned: the lease ran out while the copy was being readied; it opens if the core extends that lease")
-            expiredOpen = afterFences
-            return
+            return deferUntilExtended(afterFences, "the lease ran out while the copy was being readied")
         }
         settings.extra["default_transaction_read_only"] = "off"
         settings.synchronousStandbys = Self.synchronous(namedStandbys)
