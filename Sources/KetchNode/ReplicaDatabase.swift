@@ -479,8 +479,11 @@ actor ReplicaDatabase {
             logger.warning("pg_rewind failed, re-cloning: \(error)")
             return try await clone(from: primary)
         }
-        try await startStandby()
+        // Set before the start: a rewound copy that then cannot even start ("could not locate a
+        // valid checkpoint record", badnet seed 5010) is cloned on the next follow, not rewound
+        // again and again.
         rewoundFrom = primary
+        try await startStandby()
         following = primary
         state = "standby"
         lastError = nil
