@@ -15,15 +15,6 @@ import Glibc
 /// cannot stream now gives way at once to a newer role change, and never sets the copy aside
 /// for a primary that is no longer the one.
 @Suite(.serialized) struct FollowSupersededTests {
-    actor Reports {
-        var all: [DatabaseReport] = []
-        func add(_ r: DatabaseReport) { all.append(r) }
-        var promoted: Bool { all.contains { if case .promoted = $0 { true } else { false } } }
-        var initialised: Bool { all.contains { if case .initialised = $0 { true } else { false } } }
-        var failures: [String] { all.compactMap { if case .failed(_, let m) = $0 { m } else { nil } } }
-        var settled: Bool { promoted || !failures.isEmpty }
-    }
-
     /// Something that accepts TCP connections and never answers: an upstream that cannot stream.
     final class SilentListener: @unchecked Sendable {
         let fd: Int32
@@ -48,45 +39,26 @@ import Glibc
 
     @Test func aFollowThatCannotStreamGivesWayToANewerRoleChange() async throws {
         try await withLab { lab in
-            let (dir, address) = try lab.server(1)
+            let (dir, _) = try lab.server(1)
             let (_, silentHost) = try lab.server(2)
-            let port = 25454
-            let listener = try SilentListener(host: silentHost, port: UInt16(port))
+            let listener = try SilentListener(host: silentHost, port: 25454)
             defer { listener.stop() }
-            let spec = ReplicaSpec(name: "supersededdb", quorumGroupSize: 1,
-                                   dbConfig: .init(username: "ssuser", password: "pw-\(UUID().uuidString.prefix(8))", port: port, closedPort: 25455))
-            let reports = Reports()
-            let db = try ReplicaDatabase(replica: ReplicaID("superseded"), spec: spec, me: ServerID("s1"), listenAddress: address,
-                                         ketchDataDirectory: dir, tools: lab.tools, replication: lab.replication,
-                                         logger: Logger(label: "superseded-test"),
-                                         address: { [silentHost] id in id == ServerID("s2") ? silentHost : nil },
-                                         report: { await reports.add($0) })
-            lab.track(await db.instance)
-            await db.start(resuming: false)
-            db.performSoon(.initialise(spec))
-            #expect(await eventually(within: 120) { await reports.initialised }, "never initialised")
+            guard let (db, reports) = try await initialisedDatabase(lab, name: "superseded", port: 25454, closedPort: 25455,
+                                                                   address: { [silentHost] id in id == ServerID("s2") ? silentHost : nil }) else {
+                Issue.record("never initialised"); return
+            }
 
             // Told to follow s2 (which cannot stream), then — before that could work — to lead.
             db.performSoon(.follow(primary: ServerID("s2")))
             db.performSoon(.promote)
             let settled = await eventually(within: 90) { await reports.settled }
             #expect(settled, "neither promoted nor failed")
-            let promoted = await reports.promoted, failures = await reports.failures
+            let promoted = await reports.promotions > 0, failures = await reports.failures
             #expect(promoted, "the copy did not lead again: \(failures)")
             #expect(failures.isEmpty, "\(failures)")
             let aside = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.contains(".aside-") } ?? []
             #expect(aside.isEmpty, "the copy was set aside to clone from a primary no longer chosen: \(aside)")
             await db.shutdown()
         }
-    }
-}
-
-/// Polls `condition` until it holds or `seconds` pass. Returns whether it held.
-private func eventually(within seconds: Double, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while true {
-        if await condition() { return true }
-        if Date() >= deadline { return false }
-        try? await Task.sleep(nanoseconds: 100_000_000)
     }
 }
