@@ -153,10 +153,15 @@ kf_nemesis_badnet() {
       ip netns exec "$ns" nft add rule inet kf in numgen random mod 100 '<' "$pct" drop
       ip netns exec "$ns" nft add rule inet kf out numgen random mod 100 '<' "$pct" drop ;;
     duplicate)
+      # `dup` is refused in an inet table ("unsupported family"): the copies come from an ip
+      # table of their own (until 28 Nov the rules failed and nothing was duplicated).
+      ip netns exec "$ns" nft add table ip kfdup
+      ip netns exec "$ns" nft 'add chain ip kfdup out { type filter hook output priority 0; }'
       local s; for s in $(seq $KF_NODES) 254; do
         [ "$s" = "$i" ] && continue
         local a; [ "$s" = 254 ] && a=10.213.$KF_NET.254 || a=$(kf_addr "$s")
-        ip netns exec "$ns" nft add rule inet kf out ip daddr "$a" numgen random mod 100 '<' "$pct" dup to "$a"
+        ip netns exec "$ns" nft add rule ip kfdup out ip daddr "$a" numgen random mod 100 '<' "$pct" dup to "$a" \
+          || echo "faults: could not install the duplicate rule toward $a on server$i" >&2
       done ;;
   esac
   sleep $((5 + RANDOM % 10))
@@ -247,7 +252,10 @@ kf_nemesis_clockbeyond() { kf_clock_fault clock-beyond-bound 0.12 20; }
 # --- heal ----------------------------------------------------------------------------------
 kf_heal_all() {
   local p i f
-  for i in "${KF_CUT[@]}"; do ip netns exec "$(kf_ns "$i")" nft delete table inet kf 2>/dev/null; done; KF_CUT=()
+  for i in "${KF_CUT[@]}"; do
+    ip netns exec "$(kf_ns "$i")" nft delete table inet kf 2>/dev/null
+    ip netns exec "$(kf_ns "$i")" nft delete table ip kfdup 2>/dev/null
+  done; KF_CUT=()
   for i in "${KF_QUEUED[@]}"; do ip netns exec "$(kf_ns "$i")" iptables-legacy -w -F OUTPUT 2>/dev/null; done; KF_QUEUED=()
   for p in "${KF_DELAYQ_PIDS[@]}"; do kill "$p" 2>/dev/null; done; KF_DELAYQ_PIDS=()
   for i in "${KF_FROZEN[@]}"; do echo THAWED > "$(kf_freezer "$i")/freezer.state"; done; KF_FROZEN=()
