@@ -87,7 +87,7 @@ extension Node {
                 replica: replica, spec: record.spec, me: identity.serverID, listenAddress: config.memberEndpoint.addr,
                 ketchDataDirectory: config.dataDirectory, tools: tools,
                 replication: ReplicationCredentials(password: secret.derivedPassword(purpose: "replication/\(replica.rawValue)")),
-                logger: logger,
+                keepAside: config.keepAside, logger: logger,
                 address: { server in await node.address(of: server) },
                 report: { report in await node.databaseReported(report) })
             databases[replica] = db

@@ -30,6 +30,11 @@ public struct NodeConfig: Sendable {
     /// is 1.64 s, still three renewals deep.
     public var leaseMs: Int = 2000
     public var renewMs: Int = 500
+    /// Replaced copies of each replica a clone leaves in the data dir, newest first; older ones
+    /// are deleted then. They never hold an acknowledged write the primary lacks (a copy is
+    /// replaced only by a clone of the current primary), so this bounds disk use, not safety.
+    public var keepAside: Int = NodeConfig.defaultKeepAside
+    public static let defaultKeepAside = 1
 
     func core(server: ServerID) -> CoreConfig {
         CoreConfig(server: server, leaseDuration: .milliseconds(Int64(leaseMs)), renewPeriod: .milliseconds(Int64(renewMs)))
@@ -56,6 +61,7 @@ public struct NodeConfig: Sendable {
         public var suspicionTimeoutMs: Int?
         public var leaseMs: Int?
         public var renewMs: Int?
+        public var keepAside: Int?
         public init() {}
 
         /// Fills what is still nil from the `KETCH_*` environment variables.
@@ -77,6 +83,7 @@ public struct NodeConfig: Sendable {
             secretFile = secretFile ?? str("KETCH_SECRET_FILE")
             logLevel = logLevel ?? str("KETCH_LOG_LEVEL")
             if leaseMs == nil { leaseMs = try int("KETCH_LEASE_MS") }
+            if keepAside == nil { keepAside = try int("KETCH_KEEP_ASIDE") }
         }
     }
 
@@ -142,6 +149,12 @@ public struct NodeConfig: Sendable {
                           secretFile: i.secretFile ?? defaultSecretFile, membership: membership, logLevel: level)
         config.leaseMs = leaseMs
         config.renewMs = renewMs
+        if let k = i.keepAside {
+            guard (0...100).contains(k) else {
+                throw NodeError("bad-keep-aside", "keep-aside \(k) is outside 0-100 (how many replaced copies of each replica to keep; 0 deletes them at once)")
+            }
+            config.keepAside = k
+        }
         return config
     }
 

@@ -25,6 +25,8 @@ actor ReplicaDatabase {
     private let listenAddress: String
     let instance: PostgresInstance
     private let replication: ReplicationCredentials
+    /// How many replaced copies a clone leaves set aside (`--keep-aside`).
+    private let keepAside: Int
     private let report: @Sendable (DatabaseReport) async -> Void
     private let address: @Sendable (ServerID) async -> String?
     let leaseGuard: LeaseGuard
@@ -79,7 +81,7 @@ actor ReplicaDatabase {
     private var pollPeriodNanoseconds: UInt64 { state == "primary" ? Self.transitionPollPeriodNanoseconds : Self.pollPeriodNanoseconds }
 
     init(replica: ReplicaID, spec: ReplicaSpec, me: ServerID, listenAddress: String, ketchDataDirectory: String,
-         tools: PostgresTools, replication: ReplicationCredentials, logger: Logger,
+         tools: PostgresTools, replication: ReplicationCredentials, keepAside: Int = NodeConfig.defaultKeepAside, logger: Logger,
          address: @escaping @Sendable (ServerID) async -> String?, report: @escaping @Sendable (DatabaseReport) async -> Void) throws {
         self.replica = replica
         self.spec = spec
@@ -87,6 +89,7 @@ actor ReplicaDatabase {
         self.listenAddress = listenAddress
         self.instance = try PostgresInstance(tools: tools, ketchDataDirectory: ketchDataDirectory, replica: replica)
         self.replication = replication
+        self.keepAside = keepAside
         self.address = address
         self.report = report
         self.leaseGuard = LeaseGuard(ketchDataDirectory: ketchDataDirectory, replica: replica, postgresDataDirectory: instance.dataDirectory)
@@ -390,6 +393,9 @@ actor ReplicaDatabase {
         if hasData {
             let aside = try instance.setAside()
             logger.notice("old copy set aside before clone", metadata: ["path": .string(aside)])
+            for removed in try instance.pruneAside(keeping: keepAside) {
+                logger.notice("older set-aside copy removed (--keep-aside \(keepAside))", metadata: ["path": .string(removed)])
+            }
         } else if FileManager.default.fileExists(atPath: instance.dataDirectory) {
             // What an interrupted pg_basebackup left: not data anyone wrote, safe to clear.
             try FileManager.default.removeItem(atPath: instance.dataDirectory)

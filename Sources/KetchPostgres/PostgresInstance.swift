@@ -6,7 +6,8 @@ import KetchShared
 ///
 /// Layout (as in the seed): the data directory is `<data-dir>/<replica-id>/`; sockets and lock
 /// files live directly in `<data-dir>`, next to the server log `<replica-id>.log` and the
-/// replication passfile `<replica-id>.pgpass`. Old data is never deleted: `setAside` renames it.
+/// replication passfile `<replica-id>.pgpass`. A replaced copy is renamed aside by `setAside`;
+/// only `pruneAside` deletes copies, and only the older ones beyond a count the operator sets.
 public struct PostgresInstance: Sendable {
     /// The bootstrap superuser; the node reaches it over the unix socket by peer authentication
     /// (pg_ident maps this process's OS user to it), so it has no password.
@@ -138,8 +139,8 @@ public struct PostgresInstance: Sendable {
         }
     }
 
-    /// Renames the data directory to `<replica-id>.aside-<UTC time>` and returns the new path.
-    /// Ketch never deletes Postgres data; this is how a copy is replaced.
+    /// Renames the data directory to `<replica-id>.aside-<UTC time>` and returns the new path:
+    /// this is how a copy is replaced (see `pruneAside` for how many are kept).
     @discardableResult
     public func setAside(now: Date = Date()) throws -> String {
         if let running = postmaster(), running.isAlive {
@@ -160,6 +161,31 @@ public struct PostgresInstance: Sendable {
             throw PostgresFiles.failure("cannot rename \(dataDirectory) to \(target)")
         }
         return target
+    }
+
+    /// The copies `setAside` made of this replica, oldest first (the names carry their UTC time).
+    public func asideCopies() -> [String] {
+        let prefix = replica.rawValue + ".aside-"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: ketchDataDirectory)) ?? []
+        return names.filter { $0.hasPrefix(prefix) }.sorted().map(path)
+    }
+
+    /// Deletes all but the newest `keep` set-aside copies and returns what it deleted. A copy is
+    /// set aside only when it is replaced by a clone of the current primary, which holds every
+    /// acknowledged write, so an old copy is kept for the operator's inspection, not for safety;
+    /// kept without bound they fill the disk: a server re-cloned five times in a few minutes
+    /// filled its data filesystem and stopped every copy on it (fault run diskfull 6005).
+    @discardableResult
+    public func pruneAside(keeping keep: Int) throws -> [String] {
+        let copies = asideCopies()
+        guard copies.count > max(keep, 0) else { return [] }
+        let doomed = copies.dropLast(max(keep, 0))
+        for copy in doomed {
+            do { try FileManager.default.removeItem(atPath: copy) } catch {
+                throw PostgresError(code: .filesystem, message: "cannot remove the old set-aside copy \(copy): \(error.localizedDescription); remove it by hand or free space")
+            }
+        }
+        return Array(doomed)
     }
 
     // MARK: Configuration

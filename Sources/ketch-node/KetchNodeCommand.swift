@@ -34,6 +34,8 @@ struct NodeOptions: ParsableArguments {
     var leaseMs: Int?
     @Option(name: .customLong("renew-ms"), help: "Lease renewal period in milliseconds (default: a quarter of the lease, 500 for the default lease).")
     var renewMs: Int?
+    @Option(name: .customLong("keep-aside"), help: "Replaced copies of each replica kept set aside in the data dir, newest first (KETCH_KEEP_ASIDE, default 1; 0-100).")
+    var keepAside: Int?
 
     /// Later values win: verb options over root options.
     func merged(over base: NodeOptions?) -> NodeConfig.Inputs {
@@ -52,6 +54,7 @@ struct NodeOptions: ParsableArguments {
         i.suspicionTimeoutMs = suspicionTimeoutMs ?? base?.suspicionTimeoutMs
         i.leaseMs = leaseMs ?? base?.leaseMs
         i.renewMs = renewMs ?? base?.renewMs
+        i.keepAside = keepAside ?? base?.keepAside
         return i
     }
 }

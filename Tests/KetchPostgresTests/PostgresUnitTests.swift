@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import KetchPostgres
+import KetchNode
+import KetchShared
 
 @Suite struct PostgresUnitTests {
     @Test(arguments: [("0/0", UInt64(0)), ("0/3000060", UInt64(0x3000060)), ("16/B374D848", UInt64(0x16_B374_D848))])
@@ -101,5 +103,46 @@ import Testing
         #expect(throws: PostgresError(code: .userMissing, message: "OS user 'no-such-ketch-user' does not exist; create it (apt install postgresql-15 does) or pass another --db-user")) {
             _ = try PostgresTools(osUser: "no-such-ketch-user").account()
         }
+    }
+    /// Fault run diskfull 6005: five re-clones in four minutes left five set-aside copies on a
+    /// 1 GiB data filesystem, which then had no room for WAL and the primary stopped for good.
+    @Test func onlyTheNewestSetAsideCopiesAreKept() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ketch-aside-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresInstance(ketchDataDirectory: dir, replica: ReplicaID("r1"))
+        let other = try PostgresInstance(ketchDataDirectory: dir, replica: ReplicaID("r10"))
+        // Written out of order: the UTC time in the name, not the order of creation, decides.
+        let stamps = ["20261204T191311.834Z", "20261204T191056.866Z", "20261204T191413.692Z", "20261204T191413.692Z-2", "20261204T191133.077Z"]
+        for stamp in stamps {
+            try FileManager.default.createDirectory(atPath: "\(dir)/r1.aside-\(stamp)/base", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: "\(dir)/r1.aside-\(stamp)/PG_VERSION", contents: Data("15\n".utf8))
+        }
+        try FileManager.default.createDirectory(atPath: "\(dir)/r10.aside-20261204T190000.000Z", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: pg.dataDirectory, withIntermediateDirectories: true)
+
+        #expect(pg.asideCopies().map { ($0 as NSString).lastPathComponent } == stamps.sorted().map { "r1.aside-\($0)" })
+        #expect(try pg.pruneAside(keeping: 5).isEmpty)
+        let removed = try pg.pruneAside(keeping: 2)
+        #expect(removed.map { ($0 as NSString).lastPathComponent } == ["r1.aside-20261204T191056.866Z", "r1.aside-20261204T191133.077Z", "r1.aside-20261204T191311.834Z"])
+        #expect(pg.asideCopies().map { ($0 as NSString).lastPathComponent } == ["r1.aside-20261204T191413.692Z", "r1.aside-20261204T191413.692Z-2"])
+        try pg.pruneAside(keeping: 0)
+        #expect(pg.asideCopies().isEmpty)
+        // Neither the live copy nor another replica's copies are touched.
+        #expect(FileManager.default.fileExists(atPath: pg.dataDirectory))
+        #expect(other.asideCopies().count == 1)
+    }
+
+    @Test func keepAsideIsChecked() throws {
+        var inputs = NodeConfig.Inputs()
+        inputs.apiServer = "127.0.0.1"
+        inputs.dataDirectory = "/tmp/ketch-keep-aside"
+        #expect(try NodeConfig.resolve(inputs).keepAside == NodeConfig.defaultKeepAside)
+        try inputs.fillFromEnvironment(["KETCH_KEEP_ASIDE": "3"])
+        #expect(try NodeConfig.resolve(inputs).keepAside == 3)
+        inputs.keepAside = 101
+        #expect(throws: NodeError.self) { try NodeConfig.resolve(inputs) }
+        inputs.keepAside = -1
+        #expect(throws: NodeError.self) { try NodeConfig.resolve(inputs) }
     }
 }
