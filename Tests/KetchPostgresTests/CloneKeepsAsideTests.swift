@@ -1,0 +1,57 @@
+import Foundation
+import KetchCore
+@testable import KetchNode
+import KetchPostgres
+import KetchShared
+import Logging
+import Testing
+
+/// Reliability finding 21 (diskfull, seed 6005): every clone set the replaced copy aside and
+/// none was ever deleted, so a server re-cloned five times in four minutes filled its 1 GiB
+/// data filesystem and no copy on it could write WAL again. A clone now keeps the newest
+/// `--keep-aside` replaced copies and deletes the older ones.
+@Suite(.serialized) struct CloneKeepsAsideTests {
+    @Test func aCloneLeavesOnlyTheNewestSetAsideCopies() async throws {
+        try await withLab { lab in
+            guard let (primary, _) = try await initialisedDatabase(lab, name: "asided", port: 25460, closedPort: 25461) else {
+                Issue.record("the primary never initialised"); return
+            }
+            let (primaryDir, primaryHost) = try lab.server(1)
+            let (dir, listen) = try lab.server(2)
+            // An old copy that must be replaced, and two older copies set aside by earlier clones.
+            let older = ["asided.aside-20261204T191056.866Z", "asided.aside-20261204T191133.077Z"]
+            for name in older + ["asided"] {
+                try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(atPath: "\(dir)/\(name)/PG_VERSION", contents: Data("15\n".utf8))
+            }
+            _ = FileManager.default.createFile(atPath: "\(dir)/asided/old-copy-marker", contents: Data())
+
+            let spec = ReplicaSpec(name: "asideddb", quorumGroupSize: 1,
+                                   dbConfig: .init(username: "asideduser", password: "pw-\(UUID().uuidString.prefix(8))", port: 25460, closedPort: 25461))
+            let reports = DatabaseReports()
+            let db = try ReplicaDatabase(replica: ReplicaID("asided"), spec: spec, me: ServerID("s2"), listenAddress: listen,
+                                         ketchDataDirectory: dir, tools: lab.tools, replication: lab.replication, keepAside: 1,
+                                         logger: Logger(label: "asided-s2"), address: { [primaryHost] id in id == ServerID("s1") ? primaryHost : nil },
+                                         report: { await reports.add($0) })
+            lab.track(await db.instance)
+            await db.start(resuming: false)
+            db.performSoon(.clone(from: ServerID("s1")))
+            let following = await eventually(within: 120) {
+                await reports.has { if case .following(_, primary: ServerID("s1")) = $0 { true } else { false } }
+            }
+            let failures = await reports.failures
+            #expect(following, "the clone did not finish: \(failures)")
+
+            let aside = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("asided.aside-") }
+            #expect(aside.count == 1, "set-aside copies left: \(aside.sorted())")
+            #expect(aside.allSatisfy { !older.contains($0) }, "an older set-aside copy was kept: \(aside.sorted())")
+            #expect(aside.allSatisfy { FileManager.default.fileExists(atPath: "\(dir)/\($0)/old-copy-marker") },
+                    "the copy just replaced was not the one kept")
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/asided/PG_VERSION"))
+            // The primary's own directory is not touched by a clone elsewhere.
+            #expect(FileManager.default.fileExists(atPath: "\(primaryDir)/asided/PG_VERSION"))
+            await db.shutdown()
+            await primary.shutdown()
+        }
+    }
+}
