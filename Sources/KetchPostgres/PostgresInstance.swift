@@ -323,11 +323,19 @@ public struct PostgresInstance: Sendable {
     /// several promotions inside one 16 MB segment: each renames the old timeline's last segment
     /// to `.partial`, and a walsender asked for an older timeline finds no file to read
     /// (reliability finding 13). Only a new clone makes such a copy a standby again.
+    ///
+    /// The same holds when this copy asks for WAL past the upstream's end on what Postgres thinks
+    /// is one timeline ("requested starting point … is ahead of the WAL flush position"): two
+    /// servers promoted on either side of a partition each picked the next free timeline ID and
+    /// so the same one, from different fork points. pg_rewind sees one timeline and finds nothing
+    /// to rewind, and every follow waited 10 s and rewound in vain (finding 22, partition seed
+    /// 6022: 45 s without a primary). A walsender never sends WAL past its own flush position,
+    /// so a copy ahead of its new primary on the primary's timeline always holds WAL of its own.
     public func upstreamLacksWALLine(since offset: UInt64) -> String? {
         firstLine(since: offset, containing: Self.upstreamLacksWALMarkers)
     }
 
-    static let upstreamLacksWALMarkers = ["has already been removed"]
+    static let upstreamLacksWALMarkers = ["has already been removed", "is ahead of the WAL flush position of this server"]
 
     private func firstLine(since offset: UInt64, containing markers: [String]) -> String? {
         PostgresLog.read(logFile, from: offset).split(separator: "\n")

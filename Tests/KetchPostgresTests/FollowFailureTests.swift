@@ -27,6 +27,20 @@ struct FollowFailureTests {
         #expect(instance.cannotFollowLine(since: 0) == line)
     }
 
+    /// Finding 22 (partition seed 6022): both sides of a partition promoted to timeline 19 from
+    /// different points; the copy that must follow is ahead on "the same" timeline, pg_rewind finds
+    /// nothing to do, and only a clone helps.
+    @Test func aCopyAheadOfItsUpstreamOnTheSameTimelineIsCloned() throws {
+        let (instance, dir) = try instanceWithLog([
+            "2026-12-04 19:49:01.601 UTC [32693] LOG:  started streaming WAL from primary at 0/11000000 on timeline 19",
+            "2026-12-04 19:49:01.601 UTC [32693] FATAL:  could not receive data from WAL stream: ERROR:  requested starting point 0/11000000 is ahead of the WAL flush position of this server 0/F06F628",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let line = try #require(instance.upstreamLacksWALLine(since: 0))
+        #expect(line.contains("is ahead of the WAL flush position of this server 0/F06F628"))
+        #expect(instance.cannotFollowLine(since: 0) == line)
+    }
+
     @Test func aForkedTimelineIsNotReadAsMissingWAL() throws {
         let (instance, dir) = try instanceWithLog([
             "2026-11-27 19:38:42.321 UTC [4777] FATAL:  could not start WAL streaming: ERROR:  requested starting point 0/14000000 on timeline 27 is not in this server's history",
