@@ -771,9 +771,7 @@ actor ReplicaDatabase {
             let s = try await c.status()
             lastStatus = s
             if s.role == .primary {
-                let caughtUp = s.standbys.filter { $0.state == "streaming" && ($0.syncState == "sync" || $0.syncState == "quorum" || ($0.flushLSN ?? .init(0)) >= (s.currentLSN ?? .init(UInt64.max))) }
-                    .map { ServerID($0.applicationName) }
-                await report(.replication(replica, caughtUp: caughtUp.sorted()))
+                await report(.replication(replica, caughtUp: Self.caughtUp(s)))
             } else if reportedCaughtUp {
                 // A copy that was primary before keeps its last report in the core; once it is a
                 // standby that list is stale and must not count for its next term as primary.
@@ -786,6 +784,27 @@ actor ReplicaDatabase {
         } catch {
             try? await closeAdmin()
         }
+    }
+
+    /// The standbys a primary may count as caught up (Step 5): streaming, and synchronous or
+    /// flushed up to the primary's current LSN — but only on a flush position this primary sent.
+    ///
+    /// A walreceiver that has just connected reports its own replay position as written and
+    /// flushed (Postgres 15 starts its report there), whatever history that position belongs
+    /// to. A copy that replayed another server's branch past this primary's position — the same
+    /// timeline number with a different history (two copies promoted to the same next timeline),
+    /// or an older timeline past where ours forked off — thus claims WAL it never received from
+    /// us, and Postgres cannot see it (it compares timeline numbers only). Counting that claim
+    /// made such a copy in-sync: in clock seed 6011 a standby of another server's timeline 12
+    /// was counted at once, commits were acknowledged on it, it could never replay them, and
+    /// its promotion PANICked for the rest of the run. A flush position we sent is one we can
+    /// trust; beyond `sent_lsn` it is the standby's own.
+    static func caughtUp(_ s: ServerStatus) -> [ServerID] {
+        let current = s.currentLSN ?? LSN(UInt64.max)
+        return s.standbys.filter { standby in
+            guard standby.state == "streaming", let flushed = standby.flushLSN, let sent = standby.sentLSN, flushed <= sent else { return false }
+            return standby.syncState == "sync" || standby.syncState == "quorum" || flushed >= current
+        }.map { ServerID($0.applicationName) }.sorted()
     }
 
     /// Never bring back a postmaster that `ketch-fence` killed at the lease end (guard `fenced`,
