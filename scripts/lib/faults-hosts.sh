@@ -18,10 +18,18 @@ kf_now() { "$KF_BIN/ketch-faults" now; }
 kf_log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$KF_DIR/nemesis.log" >&2; }
 
 # A /24 under 10.213.0.0/16 that no interface uses yet.
+# Sets KF_NET to a 10.213.k.0/24 that no interface uses, and holds a lock (fd 9) until
+# kf_hosts_up has put this run's bridge on it, so runs started together never share a network.
+# The addresses are read once: `ip ... | grep -q` under pipefail failed whenever grep's early
+# exit cut ip off (SIGPIPE), and a network in use was taken for free (two runs on 10.213.0.0/24,
+# the second one's clients reaching the first one's nodes).
 kf_pick_net() {
-  local k
+  local k addrs
+  exec 9>/run/lock/ketch-faults-net.lock
+  flock -w 120 9 || { echo "faults: waited 120 s for another run to set up its network (/run/lock/ketch-faults-net.lock)" >&2; return 1; }
+  addrs=$(ip -o -4 addr show)
   for k in $(seq 0 250); do
-    ip -o -4 addr show | grep -q " 10\.213\.$k\." || { echo "$k"; return 0; }
+    if ! grep -q " 10\.213\.$k\." <<<"$addrs"; then KF_NET=$k; return 0; fi
   done
   echo "faults: no free 10.213.x.0/24 network; clean old runs with scripts/faults --clean" >&2; return 1
 }
@@ -31,6 +39,7 @@ kf_hosts_up() {
   ip link add "${KF_RUN}br" type bridge
   ip addr add "10.213.$KF_NET.254/24" dev "${KF_RUN}br"
   ip link set "${KF_RUN}br" up
+  exec 9>&-   # the network is taken: let the next run pick
   for i in $(seq $KF_NODES); do
     ns=$(kf_ns $i)
     ip netns add "$ns"
