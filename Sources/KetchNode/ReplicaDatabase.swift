@@ -421,6 +421,15 @@ actor ReplicaDatabase {
         guard let host = await address(primary) else { throw NodeError("unknown-server", "no address known for server \(primary.short)") }
         guard hasData else { return try await clone(from: primary) }
         if following == primary, await streams(from: host, within: 0) {
+            // The core asks again while the copy is not caught up. A copy streaming from another
+            // branch never catches up (the primary counts only WAL it sent) and never replays what
+            // it gets: clone it (crash seed 6036, five minutes of re-asked follows).
+            if let c = try? await adminConnection(), let past = try? await c.replayedPastUpstream(host: host) {
+                logger.notice("streaming from \(host) but replayed to \(past.replayed), past its end of WAL \(past.upstreamEnd): this copy holds WAL of another branch; cloning", metadata: ["primary": .string(host)])
+                following = nil
+                rewoundFrom = nil
+                return try await clone(from: primary)
+            }
             rewoundFrom = nil
             await report(.following(replica, primary: primary))
             return

@@ -97,6 +97,24 @@ extension PGConnection {
         return rows.filter { $0.bool("ended") == true }.count
     }
 
+    /// On a standby streaming from `host`: its replay position and the end of WAL `host` last
+    /// reported, when it has replayed past that end — or nil. A walsender reports its own end
+    /// of WAL with every message, and a standby can replay only what it received, so a copy that
+    /// replayed past its upstream's end holds WAL of another branch: one forked off before the
+    /// upstream's timeline began, or the same timeline number promoted elsewhere (reliability
+    /// findings 22 and 23). Postgres compares timeline numbers only and streams on; such a copy
+    /// can never replay what it receives, so it must not be taken for a standby of `host`.
+    public func replayedPastUpstream(host: String) throws -> (replayed: LSN, upstreamEnd: LSN)? {
+        guard let row = try query("""
+            SELECT pg_last_wal_replay_lsn()::text AS replayed, latest_end_lsn::text AS upstream_end
+            FROM pg_stat_wal_receiver
+            WHERE status = 'streaming' AND sender_host = $1 AND latest_end_lsn > '0/0'
+              AND pg_last_wal_replay_lsn() > latest_end_lsn
+            """, [host]).first,
+              let replayed = row.lsn("replayed"), let end = row.lsn("upstream_end") else { return nil }
+        return (replayed, end)
+    }
+
     /// Role, WAL positions, and each standby streaming from this server with its state and lag.
     public func status() throws -> ServerStatus {
         let main = try query("""

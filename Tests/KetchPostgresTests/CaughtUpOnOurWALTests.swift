@@ -81,6 +81,15 @@ import Testing
             #expect(sawStreaming, "server 3 never streamed from server 1: the scenario did not happen")
             let timesCounted = counted.count
             #expect(timesCounted == 0, "a standby of another branch counted as caught up; first: \(counted.first ?? "")")
+            // And server 3 itself can tell: it replayed past the end of WAL server 1 reports, so
+            // its node clones it instead of reporting it a standby of server 1 again.
+            var past: (replayed: LSN, upstreamEnd: LSN)?
+            _ = try await waitUntil("server 3 sees it replayed past server 1's end of WAL") {
+                past = try await admin3.replayedPastUpstream(host: "127.0.3.1")
+                return past != nil
+            }
+            #expect(past?.replayed == replayedOnThird)
+            #expect(try await admin3.replayedPastUpstream(host: "127.0.3.2") == nil, "asked about a server it does not stream from")
 
             // A real standby of server 1 still counts.
             let fourth = try lab.instance(server: 4)
@@ -90,6 +99,9 @@ import Testing
             try await waitUntil("server 4 caught up with server 1") {
                 ReplicaDatabase.caughtUp(try await admin1.status()).contains(ServerID("s4"))
             }
+            let admin4 = try await lab.admin(fourth, port: port)
+            #expect(try await admin4.replayedPastUpstream(host: "127.0.3.1") == nil, "a real standby of server 1 taken for another branch's")
+            await admin4.close()
             await admin1.close()
             await admin3.close()
         }
