@@ -437,6 +437,16 @@ actor ReplicaDatabase {
         try requireReachable(host, primary)
         if isOpen { try await close(reason: "following \(primary.short)") }
         let upstream = UpstreamServer(host: host, port: spec.dbConfig.port)
+        // Before the copy's walreceiver may connect: Postgres tells timelines apart by number
+        // only, so a copy on another server's timeline of the same number would stream, be
+        // counted as a synchronous standby and acknowledge commits it can never replay (clock
+        // seed 6011; see `TimelineOrigin`). pg_rewind compares numbers too: only a clone helps.
+        // A check that cannot be made throws, and the follow is retried.
+        if let diverged = try await instance.divergence(from: upstream, replication: replication) {
+            logger.notice("cannot follow \(host) as it is (\(diverged)); a rewind cannot fix this, cloning", metadata: ["primary": .string(host)])
+            rewoundFrom = nil
+            return try await clone(from: primary)
+        }
         let running = instance.postmaster()?.isAlive == true
         let onServicePort = listeningPort == spec.dbConfig.port
         var wasPrimary = !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal")

@@ -311,10 +311,13 @@ public struct PostgresInstance: Sendable {
 
     /// The line logged since `offset` that says this standby cannot follow its upstream onto the
     /// upstream's timeline — its own WAL went past the point where that timeline forked off, so
-    /// only pg_rewind (or a new clone) can make it a standby of that server — or nil.
+    /// only pg_rewind (or a new clone) can make it a standby of that server — or nil. "Highest
+    /// timeline N of the primary is behind recovery timeline M" (clock seed 6011: a copy that had
+    /// replayed a timeline its new primary never had) is one too: waiting never changes it.
     public func cannotFollowLine(since offset: UInt64) -> String? {
         let markers = ["is not in this server's history", "forked off current database system timeline",
-                       "is not a child of this server's history", "requested timeline"] + Self.upstreamLacksWALMarkers
+                       "is not a child of this server's history", "requested timeline",
+                       "of the primary is behind recovery timeline"] + Self.upstreamLacksWALMarkers
         return firstLine(since: offset, containing: markers)
     }
 

@@ -82,11 +82,11 @@ public enum TimelineSegmentRepair {
         return String(repeating: "0", count: max(0, 8 - s.count)) + s
     }
 
-    private static func isSegmentName(_ name: String) -> Bool {
+    static func isSegmentName(_ name: String) -> Bool {
         name.count == 24 && name.allSatisfy { $0.isHexDigit }
     }
 
-    private static func fileSize(_ path: String) -> UInt64? {
+    static func fileSize(_ path: String) -> UInt64? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         return UInt64(st.st_size)

@@ -36,6 +36,17 @@ struct FollowFailureTests {
         #expect(instance.cannotFollowLine(since: 0) == line)
     }
 
+    /// Clock seed 6011, server4 at 19:23:02.226: a copy that replayed a timeline its new primary
+    /// never had. Waiting 10 s never changes that; it ends the wait at once (and is rewound).
+    @Test func aPrimaryBehindTheRecoveryTimelineCannotBeFollowed() throws {
+        let (instance, dir) = try instanceWithLog([
+            "2026-12-04 19:23:02.226 UTC [6117] FATAL:  highest timeline 10 of the primary is behind recovery timeline 12",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(instance.cannotFollowLine(since: 0)?.contains("behind recovery timeline 12") == true)
+        #expect(instance.upstreamLacksWALLine(since: 0) == nil)
+    }
+
     @Test func aForkedTimelineIsNotReadAsMissingWAL() throws {
         let (instance, dir) = try instanceWithLog([
             "2026-11-27 19:38:42.321 UTC [4777] FATAL:  could not start WAL streaming: ERROR:  requested starting point 0/14000000 on timeline 27 is not in this server's history",
