@@ -173,7 +173,16 @@ extension PostgresInstance {
     }
 
     private func divergence(over connection: PGConnection, upstream: UpstreamServer) async throws -> String? {
-        let file = try await connection.value("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_flush_lsn()) END")
+        // Members are told to follow at Steps 3-4, while the leader is still being promoted: wait
+        // for that (milliseconds) rather than fail the follow and retry it a second later, which
+        // would add that second to every failover.
+        var file: String?
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(3)
+        while true {
+            file = try await connection.value("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_flush_lsn()) END")
+            if file != nil || clock.now >= deadline { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
         guard let file, file.count == 24, let timeline = UInt32(file.prefix(8), radix: 16) else {
             throw PostgresError(code: .queryFailed, message: "\(upstream.host):\(upstream.port) is in recovery, not a primary yet; not following it before its timeline can be checked")
         }
