@@ -390,20 +390,40 @@ actor ReplicaDatabase {
         state = "cloning"
         try await closeAdmin()
         try await instance.stop(mode: .immediate)
+        var aside: String?
         if hasData {
-            let aside = try instance.setAside()
-            logger.notice("old copy set aside before clone", metadata: ["path": .string(aside)])
-            for removed in try instance.pruneAside(keeping: keepAside) {
-                logger.notice("older set-aside copy removed (--keep-aside \(keepAside))", metadata: ["path": .string(removed)])
-            }
+            aside = try instance.setAside()
+            logger.notice("old copy set aside before clone", metadata: ["path": .string(aside!)])
         } else if FileManager.default.fileExists(atPath: instance.dataDirectory) {
             // What an interrupted pg_basebackup left: not data anyone wrote, safe to clear.
             try FileManager.default.removeItem(atPath: instance.dataDirectory)
         }
         settings = closedSettings(upstream: UpstreamServer(host: host, port: spec.dbConfig.port))
         isParked.set(false)
-        try await instance.baseBackup(from: UpstreamServer(host: host, port: spec.dbConfig.port), replication: replication, settings: settings)
+        do {
+            try await instance.baseBackup(from: UpstreamServer(host: host, port: spec.dbConfig.port), replication: replication, settings: settings)
+        } catch {
+            // Put the copy back: the core may still count it in-sync, and a member left with no
+            // data can never lead (diskfull seed 6045: an in-sync member's clone from a server
+            // whose disk was full failed, it was then chosen to lead, and its promote failed for
+            // the rest of the run on "not a Postgres data directory").
+            if let aside {
+                do {
+                    try instance.restoreAside(aside)
+                    logger.notice("clone failed; the copy set aside is back in place", metadata: ["path": .string(aside)])
+                } catch let restore {
+                    logger.error("clone failed and the copy set aside could not be put back: \(restore)", metadata: ["path": .string(aside)])
+                }
+            }
+            throw error
+        }
         _ = try await instance.start()
+        // Only now are older set-aside copies redundant: this copy is a clone of the primary,
+        // which holds every acknowledged write. Pruned before, a failed clone's retry would set
+        // the partial copy aside and delete the complete one.
+        for removed in (try? instance.pruneAside(keeping: keepAside)) ?? [] {
+            logger.notice("older set-aside copy removed (--keep-aside \(keepAside))", metadata: ["path": .string(removed)])
+        }
         following = source
         state = "standby"
         lastError = nil

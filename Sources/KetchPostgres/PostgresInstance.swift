@@ -163,6 +163,25 @@ public struct PostgresInstance: Sendable {
         return target
     }
 
+    /// Undoes `setAside` after a clone that failed: whatever the clone left in the data directory
+    /// (a partial base backup, not data anyone wrote) is removed and `aside` renamed back.
+    public func restoreAside(_ aside: String) throws {
+        if let running = postmaster(), running.isAlive {
+            throw PostgresError(code: .filesystem, message: "Postgres of replica \(replica) is running (pid \(running.pid)); stop it before restoring \(aside)")
+        }
+        guard PostgresFiles.exists(aside + "/PG_VERSION") else {
+            throw PostgresError(code: .filesystem, message: "\(aside) holds no Postgres copy; nothing to put back")
+        }
+        if FileManager.default.fileExists(atPath: dataDirectory) {
+            do { try FileManager.default.removeItem(atPath: dataDirectory) } catch {
+                throw PostgresError(code: .filesystem, message: "cannot remove the partial copy \(dataDirectory) to put \(aside) back: \(error.localizedDescription)")
+            }
+        }
+        guard rename(aside, dataDirectory) == 0 else {
+            throw PostgresFiles.failure("cannot rename \(aside) back to \(dataDirectory)")
+        }
+    }
+
     /// The copies `setAside` made of this replica, oldest first (the names carry their UTC time).
     public func asideCopies() -> [String] {
         let prefix = replica.rawValue + ".aside-"

@@ -54,4 +54,44 @@ import Testing
             await primary.shutdown()
         }
     }
+
+    /// Diskfull seed 6045: an in-sync member's clone failed (its source's disk was full) and left
+    /// it with no copy at all; chosen to lead, it failed every promote for the rest of the run.
+    /// A failed clone now puts the copy back, and deletes no older set-aside copy.
+    @Test func aFailedCloneLeavesTheOldCopyInPlace() async throws {
+        try await withLab { lab in
+            guard let (primary, _) = try await initialisedDatabase(lab, name: "unclone", port: 25462, closedPort: 25463) else {
+                Issue.record("the primary never initialised"); return
+            }
+            let (_, primaryHost) = try lab.server(1)
+            let (dir, listen) = try lab.server(2)
+            let older = "unclone.aside-20261204T191056.866Z"
+            for name in [older, "unclone"] {
+                try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(atPath: "\(dir)/\(name)/PG_VERSION", contents: Data("15\n".utf8))
+            }
+            _ = FileManager.default.createFile(atPath: "\(dir)/unclone/old-copy-marker", contents: Data())
+
+            let spec = ReplicaSpec(name: "uncloneddb", quorumGroupSize: 1,
+                                   dbConfig: .init(username: "uncloneuser", password: "pw-\(UUID().uuidString.prefix(8))", port: 25462, closedPort: 25463))
+            let reports = DatabaseReports()
+            // The wrong replication password: the source is reachable and pg_basebackup fails.
+            let db = try ReplicaDatabase(replica: ReplicaID("unclone"), spec: spec, me: ServerID("s2"), listenAddress: listen,
+                                         ketchDataDirectory: dir, tools: lab.tools, replication: ReplicationCredentials(password: "not-the-password"),
+                                         keepAside: 1, logger: Logger(label: "unclone-s2"),
+                                         address: { [primaryHost] id in id == ServerID("s1") ? primaryHost : nil },
+                                         report: { await reports.add($0) })
+            lab.track(await db.instance)
+            await db.start(resuming: false)
+            db.performSoon(.clone(from: ServerID("s1")))
+            let failed = await eventually(within: 120) { await !reports.failures.isEmpty }
+            #expect(failed, "the clone with a wrong password did not fail")
+
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/unclone/old-copy-marker"), "the old copy was not put back")
+            let aside = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("unclone.aside-") }
+            #expect(aside == [older], "set-aside copies after a failed clone: \(aside.sorted())")
+            await db.shutdown()
+            await primary.shutdown()
+        }
+    }
 }
