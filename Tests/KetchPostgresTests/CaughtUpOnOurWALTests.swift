@@ -15,55 +15,23 @@ import Testing
     @Test func aStandbyFromAnotherBranchOfTheSameTimelineIsNotCaughtUp() async throws {
         try await withLab { lab in
             let port = 25470
-            let first = try lab.instance(server: 1)
-            let second = try lab.instance(server: 2)
-            let third = try lab.instance(server: 3)
-            try await first.initialize()
-            try first.writeConfiguration(lab.settings(server: 1, port: port), replication: lab.replication)
-            try await lab.start(first)
-            var admin1 = try await lab.admin(first, port: port)
-            try await admin1.createReplicationRole(lab.replication)
-            try await admin1.query("CREATE TABLE t (id int PRIMARY KEY, pad text)")
-            for (instance, n) in [(second, 2), (third, 3)] {
-                try await instance.baseBackup(from: UpstreamServer(host: "127.0.3.1", port: port), replication: lab.replication,
-                                              settings: lab.settings(server: n, port: port, upstream: (1, port)))
-                try await lab.start(instance)
-            }
-            try await waitUntil("servers 2 and 3 streaming from server 1") {
-                let s = try await admin1.status()
-                return s.standby("s2")?.state == "streaming" && s.standby("s3")?.state == "streaming"
-            }
-
-            // Server 1 stops cleanly (both standbys have all of its WAL); server 2 is promoted to
-            // timeline 2, server 3 follows it and replays half a megabyte of server 2's writes.
-            await admin1.close()
-            try await first.stop(mode: .fast)
-            try await second.promote()
-            var thirdSettings = lab.settings(server: 3, port: port, upstream: (2, port))
-            try await third.apply(thirdSettings, replication: lab.replication)
-            let admin2 = try await lab.admin(second, port: port)
-            try await admin2.query("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g")
-            let admin3 = try await lab.admin(third, port: port)
-            try await waitUntil("server 3 replaying server 2's timeline 2") {
-                let end = try await admin2.status().currentLSN, replayed = try await admin3.status().replayLSN
-                return end != nil && replayed != nil && replayed! >= end!
-            }
-            let replayedOnThird = try #require(try await admin3.status().replayLSN)
-            await admin2.close()
+            let (first, second, third) = try await serverThreeOnServerTwosTimeline(lab, port: port)
             try await second.stop(mode: .immediate)
+            // Server 2 is gone: what server 3 replayed of it is final.
+            let admin3 = try await lab.admin(third, port: port)
+            let replayedOnThird = try #require(try await admin3.status().replayLSN)
 
             // Server 1, which never saw server 2's timeline 2, is promoted from standby mode: it
             // picks timeline 2 too, a different one. Server 3 is re-pointed at it by a reload.
             try first.setStandbySignal(true)
             try await lab.start(first)
             try await first.promote()
-            admin1 = try await lab.admin(first, port: port)
+            let admin1 = try await lab.admin(first, port: port)
             let firstStatus = try await admin1.status()
             #expect(firstStatus.timeline == 2)
             let firstEnd = try #require(firstStatus.currentLSN)
             #expect(firstEnd < replayedOnThird, "server 1 (\(firstEnd)) is not behind what server 3 replayed (\(replayedOnThird))")
-            thirdSettings.upstream = UpstreamServer(host: "127.0.3.1", port: port)
-            try await third.apply(thirdSettings, replication: lab.replication)
+            try await third.apply(lab.settings(server: 3, port: port, upstream: (1, port)), replication: lab.replication)
 
             // Server 3 streams "timeline 2" from server 1 and claims a flush past server 1's WAL;
             // it must never count as caught up.
@@ -106,4 +74,43 @@ import Testing
             await admin3.close()
         }
     }
+}
+
+/// Server 1 primary with standbys 2 and 3; server 1 stops cleanly (both standbys have all of its
+/// WAL), server 2 is promoted to timeline 2, and server 3 follows it and replays half a megabyte
+/// of server 2's writes. Server 1 never saw that timeline: promoted later, it picks a timeline 2
+/// of its own, from another point.
+func serverThreeOnServerTwosTimeline(_ lab: PostgresLab, port: Int) async throws -> (PostgresInstance, PostgresInstance, PostgresInstance) {
+    let first = try lab.instance(server: 1)
+    let second = try lab.instance(server: 2)
+    let third = try lab.instance(server: 3)
+    try await first.initialize()
+    try first.writeConfiguration(lab.settings(server: 1, port: port), replication: lab.replication)
+    try await lab.start(first)
+    let admin1 = try await lab.admin(first, port: port)
+    try await admin1.createReplicationRole(lab.replication)
+    try await admin1.query("CREATE TABLE t (id int PRIMARY KEY, pad text)")
+    for (instance, n) in [(second, 2), (third, 3)] {
+        try await instance.baseBackup(from: UpstreamServer(host: "127.0.3.1", port: port), replication: lab.replication,
+                                      settings: lab.settings(server: n, port: port, upstream: (1, port)))
+        try await lab.start(instance)
+    }
+    _ = try await waitUntil("servers 2 and 3 streaming from server 1") {
+        let s = try await admin1.status()
+        return s.standby("s2")?.state == "streaming" && s.standby("s3")?.state == "streaming"
+    }
+    await admin1.close()
+    try await first.stop(mode: .fast)
+    try await second.promote()
+    try await third.apply(lab.settings(server: 3, port: port, upstream: (2, port)), replication: lab.replication)
+    let admin2 = try await lab.admin(second, port: port)
+    try await admin2.query("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g")
+    let admin3 = try await lab.admin(third, port: port)
+    _ = try await waitUntil("server 3 replaying server 2's timeline 2") {
+        let end = try await admin2.status().currentLSN, replayed = try await admin3.status().replayLSN
+        return end != nil && replayed != nil && replayed! >= end!
+    }
+    await admin2.close()
+    await admin3.close()
+    return (first, second, third)
 }

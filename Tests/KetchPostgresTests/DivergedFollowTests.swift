@@ -16,38 +16,9 @@ import Testing
     @Test func aCopyOnAnotherServersTimelineOfTheSameNumberIsClonedNotRepointed() async throws {
         try await withLab { lab in
             let port = 25480
-            let first = try lab.instance(server: 1)
-            let second = try lab.instance(server: 2)
-            let third = try lab.instance(server: 3)
-            try await first.initialize()
-            try first.writeConfiguration(lab.settings(server: 1, port: port), replication: lab.replication)
-            try await lab.start(first)
-            var admin1 = try await lab.admin(first, port: port)
-            try await admin1.createReplicationRole(lab.replication)
-            try await admin1.query("CREATE TABLE t (id int PRIMARY KEY, pad text)")
-            for (instance, n) in [(second, 2), (third, 3)] {
-                try await instance.baseBackup(from: UpstreamServer(host: "127.0.3.1", port: port), replication: lab.replication,
-                                              settings: lab.settings(server: n, port: port, upstream: (1, port)))
-                try await lab.start(instance)
-            }
-            try await waitUntil("servers 2 and 3 streaming from server 1") {
-                let s = try await admin1.status()
-                return s.standby("s2")?.state == "streaming" && s.standby("s3")?.state == "streaming"
-            }
-
-            // Server 1 stops cleanly; server 2 is promoted to timeline 2 and server 3 replays
-            // half a megabyte of it by streaming.
-            await admin1.close()
-            try await first.stop(mode: .fast)
-            try await second.promote()
-            try await third.apply(lab.settings(server: 3, port: port, upstream: (2, port)), replication: lab.replication)
+            let (first, second, third) = try await serverThreeOnServerTwosTimeline(lab, port: port)
             let admin2 = try await lab.admin(second, port: port)
-            try await admin2.query("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g")
             var admin3 = try await lab.admin(third, port: port)
-            try await waitUntil("server 3 replaying server 2's timeline 2") {
-                let end = try await admin2.status().currentLSN, replayed = try await admin3.status().replayLSN
-                return end != nil && replayed != nil && replayed! >= end!
-            }
             // Server 3 really is on server 2's timeline 2: the check must let it follow server 2.
             let sameTimeline = try await third.divergence(from: UpstreamServer(host: "127.0.3.2", port: port), replication: lab.replication)
             #expect(sameTimeline == nil, "a streaming standby of server 2 was found diverged from it: \(sameTimeline ?? "")")
@@ -60,7 +31,7 @@ import Testing
             try first.setStandbySignal(true)
             try await lab.start(first)
             try await first.promote()
-            admin1 = try await lab.admin(first, port: port)
+            let admin1 = try await lab.admin(first, port: port)
             #expect(try await admin1.status().timeline == 2)
 
             // The node of server 3 is told to follow server 1.
