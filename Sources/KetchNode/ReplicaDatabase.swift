@@ -445,10 +445,7 @@ actor ReplicaDatabase {
             // branch never catches up (the primary counts only WAL it sent) and never replays what
             // it gets: clone it (crash seed 6036, five minutes of re-asked follows).
             if let c = try? await adminConnection(), let past = try? await c.replayedPastUpstream(host: host) {
-                logger.notice("streaming from \(host) but replayed to \(past.replayed), past its end of WAL \(past.upstreamEnd): this copy holds WAL of another branch; cloning", metadata: ["primary": .string(host)])
-                following = nil
-                rewoundFrom = nil
-                return try await clone(from: primary)
+                return try await cloneInstead(primary, host: host, because: "replayed to \(past.replayed), past the end of WAL \(past.upstreamEnd) it reports: this copy holds WAL of another branch")
             }
             rewoundFrom = nil
             await report(.following(replica, primary: primary))
@@ -463,9 +460,7 @@ actor ReplicaDatabase {
         // seed 6011; see `TimelineOrigin`). pg_rewind compares numbers too: only a clone helps.
         // A check that cannot be made throws, and the follow is retried.
         if let diverged = try await instance.divergence(from: upstream, replication: replication) {
-            logger.notice("cannot follow \(host) as it is (\(diverged)); a rewind cannot fix this, cloning", metadata: ["primary": .string(host)])
-            rewoundFrom = nil
-            return try await clone(from: primary)
+            return try await cloneInstead(primary, host: host, because: diverged)
         }
         let running = instance.postmaster()?.isAlive == true
         let onServicePort = listeningPort == spec.dbConfig.port
@@ -509,9 +504,7 @@ actor ReplicaDatabase {
         // pg_rewind copies only what the upstream has: when it lacks WAL this copy needs, or a
         // rewind from it already failed to make this copy stream, clone instead (old copy set aside).
         if let missing = instance.upstreamLacksWALLine(since: logStart) ?? (rewoundFrom == primary ? reason : nil) {
-            logger.notice("cannot follow \(host) as it is (\(missing)); a rewind cannot fix this, cloning", metadata: ["primary": .string(host)])
-            rewoundFrom = nil
-            return try await clone(from: primary)
+            return try await cloneInstead(primary, host: host, because: missing)
         }
         logger.notice("cannot follow \(host) as it is (\(reason)); rewinding", metadata: ["primary": .string(host)])
         state = "rewinding"
@@ -533,6 +526,16 @@ actor ReplicaDatabase {
         state = "standby"
         lastError = nil
         await report(.following(replica, primary: primary))
+    }
+
+    /// A follow that only a new clone can make work: this copy has WAL its primary lacks, or the
+    /// primary lacks WAL this copy needs, and pg_rewind cannot fix either. The clone sets the copy
+    /// aside (and puts it back if it fails).
+    private func cloneInstead(_ primary: ServerID, host: String, because why: String) async throws {
+        logger.notice("cannot follow \(host) as it is (\(why)); a rewind cannot fix this, cloning", metadata: ["primary": .string(host)])
+        following = nil
+        rewoundFrom = nil
+        try await clone(from: primary)
     }
 
     /// Starts a standby, but does not wait for it to become consistent beyond a few seconds: a

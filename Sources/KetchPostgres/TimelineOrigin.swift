@@ -148,10 +148,7 @@ public enum TimelineOrigin {
         return nil
     }
 
-    static func hex8(_ v: UInt32) -> String {
-        let s = String(v, radix: 16, uppercase: true)
-        return String(repeating: "0", count: max(0, 8 - s.count)) + s
-    }
+    static func hex8(_ v: UInt32) -> String { TimelineSegmentRepair.hex8(UInt64(v)) }
 }
 
 extension PostgresInstance {

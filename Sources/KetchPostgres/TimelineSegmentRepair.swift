@@ -77,7 +77,7 @@ public enum TimelineSegmentRepair {
         return hex8(UInt64(timeline)) + hex8(segment / perLogID) + hex8(segment % perLogID)
     }
 
-    private static func hex8(_ v: UInt64) -> String {
+    static func hex8(_ v: UInt64) -> String {
         let s = String(v, radix: 16, uppercase: true)
         return String(repeating: "0", count: max(0, 8 - s.count)) + s
     }
