@@ -16,26 +16,10 @@ import Testing
             guard let (primary, _) = try await initialisedDatabase(lab, name: "asided", port: 25460, closedPort: 25461) else {
                 Issue.record("the primary never initialised"); return
             }
-            let (primaryDir, primaryHost) = try lab.server(1)
-            let (dir, listen) = try lab.server(2)
+            let (primaryDir, _) = try lab.server(1)
             // An old copy that must be replaced, and two older copies set aside by earlier clones.
             let older = ["asided.aside-20261204T191056.866Z", "asided.aside-20261204T191133.077Z"]
-            for name in older + ["asided"] {
-                try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: true)
-                _ = FileManager.default.createFile(atPath: "\(dir)/\(name)/PG_VERSION", contents: Data("15\n".utf8))
-            }
-            _ = FileManager.default.createFile(atPath: "\(dir)/asided/old-copy-marker", contents: Data())
-
-            let spec = ReplicaSpec(name: "asideddb", quorumGroupSize: 1,
-                                   dbConfig: .init(username: "asideduser", password: "pw-\(UUID().uuidString.prefix(8))", port: 25460, closedPort: 25461))
-            let reports = DatabaseReports()
-            let db = try ReplicaDatabase(replica: ReplicaID("asided"), spec: spec, me: ServerID("s2"), listenAddress: listen,
-                                         ketchDataDirectory: dir, tools: lab.tools, replication: lab.replication, keepAside: 1,
-                                         logger: Logger(label: "asided-s2"), address: { [primaryHost] id in id == ServerID("s1") ? primaryHost : nil },
-                                         report: { await reports.add($0) })
-            lab.track(await db.instance)
-            await db.start(resuming: false)
-            db.performSoon(.clone(from: ServerID("s1")))
+            let (db, reports, dir) = try await cloneOnServer2(lab, name: "asided", port: 25460, asideBefore: older, replication: lab.replication)
             let following = await eventually(within: 120) {
                 await reports.has { if case .following(_, primary: ServerID("s1")) = $0 { true } else { false } }
             }
@@ -63,27 +47,10 @@ import Testing
             guard let (primary, _) = try await initialisedDatabase(lab, name: "unclone", port: 25462, closedPort: 25463) else {
                 Issue.record("the primary never initialised"); return
             }
-            let (_, primaryHost) = try lab.server(1)
-            let (dir, listen) = try lab.server(2)
             let older = "unclone.aside-20261204T191056.866Z"
-            for name in [older, "unclone"] {
-                try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: true)
-                _ = FileManager.default.createFile(atPath: "\(dir)/\(name)/PG_VERSION", contents: Data("15\n".utf8))
-            }
-            _ = FileManager.default.createFile(atPath: "\(dir)/unclone/old-copy-marker", contents: Data())
-
-            let spec = ReplicaSpec(name: "uncloneddb", quorumGroupSize: 1,
-                                   dbConfig: .init(username: "uncloneuser", password: "pw-\(UUID().uuidString.prefix(8))", port: 25462, closedPort: 25463))
-            let reports = DatabaseReports()
             // The wrong replication password: the source is reachable and pg_basebackup fails.
-            let db = try ReplicaDatabase(replica: ReplicaID("unclone"), spec: spec, me: ServerID("s2"), listenAddress: listen,
-                                         ketchDataDirectory: dir, tools: lab.tools, replication: ReplicationCredentials(password: "not-the-password"),
-                                         keepAside: 1, logger: Logger(label: "unclone-s2"),
-                                         address: { [primaryHost] id in id == ServerID("s1") ? primaryHost : nil },
-                                         report: { await reports.add($0) })
-            lab.track(await db.instance)
-            await db.start(resuming: false)
-            db.performSoon(.clone(from: ServerID("s1")))
+            let (db, reports, dir) = try await cloneOnServer2(lab, name: "unclone", port: 25462, asideBefore: [older],
+                                                              replication: ReplicationCredentials(password: "not-the-password"))
             let failed = await eventually(within: 120) { await !reports.failures.isEmpty }
             #expect(failed, "the clone with a wrong password did not fail")
 
@@ -94,4 +61,29 @@ import Testing
             await primary.shutdown()
         }
     }
+}
+
+/// Server 2's copy of replica `name` — an old copy holding `old-copy-marker`, and `asideBefore`
+/// set aside by earlier clones — told to clone from the primary on server 1 (`port`), with
+/// `--keep-aside 1`.
+private func cloneOnServer2(_ lab: PostgresLab, name: String, port: Int, asideBefore: [String],
+                            replication: ReplicationCredentials) async throws -> (ReplicaDatabase, DatabaseReports, String) {
+    let (_, primaryHost) = try lab.server(1)
+    let (dir, listen) = try lab.server(2)
+    for copy in asideBefore + [name] {
+        try FileManager.default.createDirectory(atPath: "\(dir)/\(copy)", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: "\(dir)/\(copy)/PG_VERSION", contents: Data("15\n".utf8))
+    }
+    _ = FileManager.default.createFile(atPath: "\(dir)/\(name)/old-copy-marker", contents: Data())
+    let spec = ReplicaSpec(name: name + "db", quorumGroupSize: 1,
+                           dbConfig: .init(username: name + "user", password: "pw-\(UUID().uuidString.prefix(8))", port: port, closedPort: port + 1))
+    let reports = DatabaseReports()
+    let db = try ReplicaDatabase(replica: ReplicaID(name), spec: spec, me: ServerID("s2"), listenAddress: listen,
+                                 ketchDataDirectory: dir, tools: lab.tools, replication: replication, keepAside: 1,
+                                 logger: Logger(label: name + "-s2"), address: { [primaryHost] id in id == ServerID("s1") ? primaryHost : nil },
+                                 report: { await reports.add($0) })
+    lab.track(await db.instance)
+    await db.start(resuming: false)
+    db.performSoon(.clone(from: ServerID("s1")))
+    return (db, reports, dir)
 }
