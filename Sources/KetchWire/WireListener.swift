@@ -19,6 +19,8 @@ final class WireListener: Sendable {
     private struct State {
         var serverChannel: Channel?
         var connections: [ObjectIdentifier: Channel] = [:]
+        /// Accepted connections no one has taken yet: see `adopt`.
+        var pending: [ObjectIdentifier: LineChannel] = [:]
         var acceptTask: Task<Void, Never>?
         var stopped = false
     }
@@ -36,8 +38,11 @@ final class WireListener: Sendable {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: host, port: bindPort) { channel in
-                    channel.makeLineChannel(maxLineBytes: maxLine)
+                .bind(host: host, port: bindPort) { [self] channel in
+                    channel.makeLineChannel(maxLineBytes: maxLine).map { connection in
+                        self.adopt(connection)
+                        return connection
+                    }
                 }
         } catch {
             throw WireError(.unreachable, "cannot listen on \(host):\(bindPort) for the \(port.rawValue) port: \(error); is another process using it, and does \(host) name an address of this machine?")
@@ -75,6 +80,35 @@ final class WireListener: Sendable {
         try? await server?.close()
         for c in connections { try? await c.close() }
         await task?.value
+        // The accept loop has ended; whatever it never got to is closed here.
+        let leftovers = state.withLock { s in
+            defer { s.pending.removeAll() }
+            return Array(s.pending.values)
+        }
+        for connection in leftovers { await Self.discard(connection) }
+    }
+
+    /// Holds every accepted connection from the moment it exists until `handle` or `shutdown`
+    /// takes it. An NIOAsyncChannel dropped before `executeThenClose` traps the whole process,
+    /// and NIO drops one whenever a connection is accepted just as the server channel closes
+    /// (its handoff to the accept loop finds the stream finished). CI died of exactly that.
+    /// Runs on the connection's event loop.
+    private func adopt(_ connection: LineChannel) {
+        let id = ObjectIdentifier(connection.channel)
+        let stopped = state.withLock { s in
+            s.pending[id] = connection
+            return s.stopped
+        }
+        // Shutdown may already have swept `pending`: then no one else will take this one.
+        if stopped { Task { if let c = self.take(id) { await Self.discard(c) } } }
+    }
+
+    private func take(_ id: ObjectIdentifier) -> LineChannel? {
+        state.withLock { s in s.pending.removeValue(forKey: id) }
+    }
+
+    private static func discard(_ connection: LineChannel) async {
+        try? await connection.executeThenClose { _, _ in }
     }
 
     private func register(_ channel: Channel) -> Bool {
@@ -89,10 +123,12 @@ final class WireListener: Sendable {
         _ = state.withLock { s in s.connections.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    private func handle(_ connection: LineChannel, serve: Serve) async {
-        let channel = connection.channel
+    private func handle(_ accepted: LineChannel, serve: Serve) async {
+        let channel = accepted.channel
+        // Taken from `pending`, or shutdown already has it (and closes it).
+        guard let connection = take(ObjectIdentifier(channel)) else { return }
         guard register(channel) else {
-            try? await channel.close()
+            await Self.discard(connection)
             return
         }
         defer { unregister(channel) }
