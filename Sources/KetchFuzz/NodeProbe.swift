@@ -36,14 +36,16 @@ public enum NodeProbe {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { close(fd); throw ProbeError("'\(host)' is not an IPv4 address") }
+            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { throw ProbeError("'\(host)' is not an IPv4 address") }
             let rc = withUnsafePointer(to: &addr) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard rc == 0 else { close(fd); throw ProbeError("cannot connect to \(host):\(port): errno \(errno)") }
+            guard rc == 0 else { throw ProbeError("cannot connect to \(host):\(port): errno \(errno)") }
             try handshake(secret: secret)
         }
 
+        /// The only close: a throw from init above still runs deinit (every property is set),
+        /// so closing there too would close the descriptor twice.
         deinit { close(fd) }
 
         private func handshake(secret: [UInt8]) throws {

@@ -62,7 +62,9 @@ final class RawSocket: @unchecked Sendable {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        if rc != 0 { close(fd); throw POSIXError(.ECONNREFUSED) }
+        // No close here: init has set every property, so a throw still runs deinit, which closes
+        // fd; closing it twice could close a descriptor NIO has since been given.
+        if rc != 0 { throw POSIXError(.ECONNREFUSED) }
         var tv = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }

@@ -16,7 +16,8 @@ final class RawSocket {
         var tv = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { close(fd); throw TestFailure("connect to \(host):\(port) failed: errno \(errno)") }
+        // No close here: deinit runs even when init throws, and closes fd.
+        guard rc == 0 else { throw TestFailure("connect to \(host):\(port) failed: errno \(errno)") }
     }
 
     /// Sends bytes; returns false once the peer has closed.
