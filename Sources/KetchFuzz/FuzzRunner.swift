@@ -179,6 +179,11 @@ public enum CrashGuard {
     nonisolated(unsafe) static var bannerLength = 0
     nonisolated(unsafe) static var altStack: UnsafeMutableRawPointer?
     nonisolated(unsafe) static var installed = false
+    /// The thread running inputs, and what to say when another thread crashes meanwhile (CI
+    /// once blamed a fuzz target for a crash elsewhere in the test process).
+    nonisolated(unsafe) static var fuzzThread: pthread_t?
+    nonisolated(unsafe) static var elsewhere: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) static var elsewhereLength = 0
 
     static func install(target: String, seed: UInt64, directory: String) {
         path.map { free($0) }
@@ -187,6 +192,10 @@ public enum CrashGuard {
         let text = "\nketch-fuzz: target \(target) crashed (seed \(seed)); the input is in \(directory)/\(target)-crash.bin; replay: ketch-fuzz --target \(target) --seed \(seed) --inputs 1 --skip "
         banner = strdup(text)
         bannerLength = text.utf8.count
+        elsewhere.map { free($0) }
+        let other = "\nketch-fuzz: a thread other than the fuzzer's took a fatal signal while target \(target) ran; this is not a finding of the fuzz input, look at that thread's backtrace\n"
+        elsewhere = strdup(other)
+        elsewhereLength = other.utf8.count
         guard !installed else { return }
         installed = true
         // An alternate stack, so a stack overflow can still run the handler.
@@ -208,6 +217,7 @@ public enum CrashGuard {
 
     /// Keeps a copy of the input about to run (the handler cannot touch Swift arrays).
     static func current(_ input: [UInt8], index i: Int) {
+        fuzzThread = pthread_self()
         if input.count > capacity {
             buffer.map { free($0) }
             capacity = max(input.count, 4096)
@@ -256,7 +266,9 @@ public enum CrashGuard {
 
 private func crashHandler(_ signal: Int32) {
     // Outside a run (length -1) the crash is not the fuzzer's input: say nothing misleading.
-    if CrashGuard.length >= 0 {
+    if CrashGuard.length >= 0, let fuzzer = CrashGuard.fuzzThread, pthread_equal(pthread_self(), fuzzer) == 0 {
+        if let elsewhere = CrashGuard.elsewhere { _ = write(2, elsewhere, CrashGuard.elsewhereLength) }
+    } else if CrashGuard.length >= 0 {
         if let path = CrashGuard.path { CrashGuard.writeCurrent(to: path) }
         if let banner = CrashGuard.banner { _ = write(2, banner, CrashGuard.bannerLength) }
         CrashGuard.writeNumber(CrashGuard.index)
