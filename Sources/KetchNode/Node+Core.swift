@@ -87,7 +87,7 @@ extension Node {
                 replica: replica, spec: record.spec, me: identity.serverID, listenAddress: config.memberEndpoint.addr,
                 ketchDataDirectory: config.dataDirectory, tools: tools,
                 replication: ReplicationCredentials(password: secret.derivedPassword(purpose: "replication/\(replica.rawValue)")),
-                keepAside: config.keepAside, logger: logger,
+                keepAside: config.keepAside, postgresStall: config.postgresStallMs == 0 ? nil : .milliseconds(Int64(config.postgresStallMs)), logger: logger,
                 address: { server in await node.address(of: server) },
                 report: { report in await node.databaseReported(report) })
             databases[replica] = db

@@ -35,6 +35,13 @@ public struct NodeConfig: Sendable {
     /// replaced only by a clone of the current primary), so this bounds disk use, not safety.
     public var keepAside: Int = NodeConfig.defaultKeepAside
     public static let defaultKeepAside = 1
+    /// How long a serving primary's Postgres may leave the status poll unanswered before this
+    /// server gives the primary up (0: never). A hung Postgres (SIGSTOP, storage that stopped
+    /// answering) otherwise keeps its lease, renewed by a healthy node, for as long as it
+    /// hangs: a 20 s stall cost 20 s without writes. Three leases by default, so a stall a
+    /// failover would not shorten (a few seconds) is waited out rather than failed over.
+    public var postgresStallMs: Int = NodeConfig.defaultPostgresStallMs
+    public static let defaultPostgresStallMs = 6000
 
     func core(server: ServerID) -> CoreConfig {
         CoreConfig(server: server, leaseDuration: .milliseconds(Int64(leaseMs)), renewPeriod: .milliseconds(Int64(renewMs)))
@@ -62,6 +69,7 @@ public struct NodeConfig: Sendable {
         public var leaseMs: Int?
         public var renewMs: Int?
         public var keepAside: Int?
+        public var postgresStallMs: Int?
         public init() {}
 
         /// Fills what is still nil from the `KETCH_*` environment variables.
@@ -84,6 +92,7 @@ public struct NodeConfig: Sendable {
             logLevel = logLevel ?? str("KETCH_LOG_LEVEL")
             if leaseMs == nil { leaseMs = try int("KETCH_LEASE_MS") }
             if keepAside == nil { keepAside = try int("KETCH_KEEP_ASIDE") }
+            if postgresStallMs == nil { postgresStallMs = try int("KETCH_POSTGRES_STALL_MS") }
         }
     }
 
@@ -154,6 +163,15 @@ public struct NodeConfig: Sendable {
                 throw NodeError("bad-keep-aside", "keep-aside \(k) is outside 0-100 (how many replaced copies of each replica to keep; 0 deletes them at once)")
             }
             config.keepAside = k
+        }
+        if let s = i.postgresStallMs {
+            guard s == 0 || (1000...600_000).contains(s) else {
+                throw NodeError("bad-postgres-stall", "postgres stall \(s) ms is outside 1000-600000 ms (how long a serving primary's Postgres may go unanswered before the primary is given up; 0 never gives it up)")
+            }
+            guard s == 0 || s >= leaseMs else {
+                throw NodeError("bad-postgres-stall", "postgres stall \(s) ms is shorter than the lease (\(leaseMs) ms); a stall shorter than a lease is over before a failover could help")
+            }
+            config.postgresStallMs = s
         }
         return config
     }

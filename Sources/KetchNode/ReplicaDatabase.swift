@@ -27,6 +27,14 @@ actor ReplicaDatabase {
     private let replication: ReplicationCredentials
     /// How many replaced copies a clone leaves set aside (`--keep-aside`).
     private let keepAside: Int
+    /// `--postgres-stall-ms`; nil never gives a hung primary up.
+    private let postgresStall: Span?
+    /// When Postgres last answered the status poll (or the copy opened, if later).
+    private var lastAnswered = MonotonicClock.now()
+    /// Reported once per stall; the next answered poll clears it.
+    private var stallReported = false
+    private var stallTask: Task<Void, Never>?
+    private var lastStallCheck: Instant?
     private let report: @Sendable (DatabaseReport) async -> Void
     private let address: @Sendable (ServerID) async -> String?
     let leaseGuard: LeaseGuard
@@ -81,7 +89,8 @@ actor ReplicaDatabase {
     private var pollPeriodNanoseconds: UInt64 { state == "primary" ? Self.transitionPollPeriodNanoseconds : Self.pollPeriodNanoseconds }
 
     init(replica: ReplicaID, spec: ReplicaSpec, me: ServerID, listenAddress: String, ketchDataDirectory: String,
-         tools: PostgresTools, replication: ReplicationCredentials, keepAside: Int = NodeConfig.defaultKeepAside, logger: Logger,
+         tools: PostgresTools, replication: ReplicationCredentials, keepAside: Int = NodeConfig.defaultKeepAside,
+         postgresStall: Span? = .milliseconds(Int64(NodeConfig.defaultPostgresStallMs)), logger: Logger,
          address: @escaping @Sendable (ServerID) async -> String?, report: @escaping @Sendable (DatabaseReport) async -> Void) throws {
         self.replica = replica
         self.spec = spec
@@ -90,6 +99,7 @@ actor ReplicaDatabase {
         self.instance = try PostgresInstance(tools: tools, ketchDataDirectory: ketchDataDirectory, replica: replica)
         self.replication = replication
         self.keepAside = keepAside
+        self.postgresStall = postgresStall
         self.address = address
         self.report = report
         self.leaseGuard = LeaseGuard(ketchDataDirectory: ketchDataDirectory, replica: replica, postgresDataDirectory: instance.dataDirectory)
@@ -658,6 +668,8 @@ actor ReplicaDatabase {
         try await apply()
         await nudge()
         expiredOpen = nil
+        lastAnswered = MonotonicClock.now()
+        stallReported = false
         isOpen = true
         state = "open"
         logger.notice("open to clients")
@@ -732,12 +744,14 @@ actor ReplicaDatabase {
         try? leaseGuard.closed()
         leaseGuard.stopWatchdog()
         pollTask?.cancel()
+        stallTask?.cancel()
         state = "stopped"
     }
 
     /// A graceful node stop: close to clients, stop Postgres (data kept), stop the watchdog.
     func shutdown() async {
         pollTask?.cancel()
+        stallTask?.cancel()
         for w in workers { w.cancel() }
         ordered.finish()
         urgent.continuation.finish()
@@ -785,6 +799,41 @@ actor ReplicaDatabase {
                 try? await Task.sleep(nanoseconds: period)
             }
         }
+        // Its own task: the poll it watches is the thing that hangs.
+        if postgresStall != nil {
+            stallTask = Task { [weak self] in
+                while !Task.isCancelled {
+                    await self?.checkStall()
+                    try? await Task.sleep(nanoseconds: Self.stallCheckPeriodNanoseconds)
+                }
+            }
+        }
+    }
+
+    static let stallCheckPeriodNanoseconds: UInt64 = 250_000_000
+
+    /// A serving primary whose live postmaster has not answered the status poll for
+    /// `postgresStall` is reported failed, and the core gives the primary up (`giveWay`: fence,
+    /// let the lease lapse, ask an in-sync member to reconfigure). Without this a hung Postgres
+    /// keeps a lease the healthy node goes on renewing. The fence may hang on the same Postgres;
+    /// then the lease simply lapses, and `ketch-fence` kills the postmaster at its deadline
+    /// (a stopped process takes SIGKILL too), so the hung copy cannot serve again after it wakes.
+    ///
+    /// Only silence this check saw counts: after a gap between checks (this node was paused or
+    /// starved) the poll had no chance to run, so the wait starts again.
+    private func checkStall() async {
+        let now = MonotonicClock.now()
+        defer { lastStallCheck = now }
+        if let last = lastStallCheck, now - last > .seconds(1) { lastAnswered = max(lastAnswered, now) }
+        guard let limit = postgresStall, !stallReported, !stopped, isOpen, state == "open", !pollRestarting,
+              instance.postmaster()?.isAlive == true else { return }
+        let silent = now - lastAnswered
+        guard silent > limit else { return }
+        stallReported = true
+        let message = "Postgres has not answered the status poll for \(silent.milliseconds) ms while serving (--postgres-stall-ms \(limit.milliseconds)); giving the primary up"
+        lastError = message
+        logger.error("\(message)")
+        await report(.failed(replica, message: message))
     }
 
     /// One status poll; returns how long to wait before the next.
@@ -812,6 +861,8 @@ actor ReplicaDatabase {
             let c = try await adminConnection()
             let s = try await c.status()
             lastStatus = s
+            lastAnswered = MonotonicClock.now()
+            stallReported = false
             if s.role == .primary {
                 await report(.replication(replica, caughtUp: Self.caughtUp(s)))
             } else if reportedCaughtUp {

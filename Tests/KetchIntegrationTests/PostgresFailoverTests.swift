@@ -163,4 +163,54 @@ import Glibc
         let writable = SQLClient(conninfo: direct.conninfo + " target_session_attrs=read-write", password: Self.password)
         #expect(writable.run("INSERT INTO ketch_writes VALUES (3)", timeout: 2) == nil, "the old primary accepted a write after its lease")
     }
+
+    /// The postmaster of server i and every process it forked: "Postgres only", as a hung
+    /// storage or a SIGSTOP leaves it.
+    func postgresProcesses(_ c: LocalCluster, _ i: Int) -> [Int32] {
+        guard let pm = postmasterPID(c, i) else { return [] }
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // Fields after the command: state, then the parent's pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pm ? pid : nil
+        }
+        return [pm] + children
+    }
+
+    /// A primary whose Postgres hangs while its node stays healthy must be given up: the node
+    /// would otherwise renew the lease for as long as Postgres hangs (the pause nemesis measured
+    /// 20 s without writes for a 20 s stall; forever for one that never ends). With the default
+    /// `--postgres-stall-ms` (6 s) another server serves within about 6 s + a failover; this
+    /// test allows 25 s and fails before the stall check existed, when no server ever took over.
+    /// When the hung copy wakes it must not serve: its watchdog killed it at its lease end.
+    @Test func aPrimaryWhosePostgresHangsIsGivenUpAndDoesNotServeWhenItWakes() async throws {
+        let (c, sql) = try await bringUp(portBase: 17_230, dbPort: 17_282)
+        defer { c.stop() }
+        guard let primary = await openPrimary(c, "itdb", among: [0, 1, 2, 3]) else { Issue.record("no open primary"); return }
+        #expect(sql.run("INSERT INTO ketch_writes VALUES (1)") != nil)
+        let hung = postgresProcesses(c, primary)
+        #expect(hung.count > 3, "expected the postmaster and its children, found \(hung)")
+        let stoppedAt = Date()
+        for pid in hung { kill(pid, SIGSTOP) }
+        defer { for pid in hung { kill(pid, SIGCONT) } }
+
+        let tookOver = await eventually(within: 25, every: 0.2) { sql.run("INSERT INTO ketch_writes VALUES (2)", timeout: 2) != nil }
+        print("hung primary Postgres: another server acknowledged a write \(String(format: "%.2f", Date().timeIntervalSince(stoppedAt))) s after the stall began")
+        #expect(tookOver, "no other server took over from a primary whose Postgres hung:\n\(c.logs())")
+        let survivors = (0..<4).filter { $0 != primary }
+        let newPrimary = await openPrimary(c, "itdb", among: survivors)
+        #expect(newPrimary != nil && newPrimary != primary, "the open primary is \(String(describing: newPrimary)), the hung one was \(primary)")
+
+        for pid in hung { kill(pid, SIGCONT) }
+        let direct = SQLClient(conninfo: "host=\(c.address(primary)) port=17282 user=ituser dbname=itdb connect_timeout=1 target_session_attrs=read-write", password: Self.password)
+        // Give the woken copy time to do whatever it would do, then it must still refuse writes.
+        let rejoined = await eventually(within: 60, every: 0.5) {
+            await c.get(.dbmgr, from: primary)?.data.first?.attributes["state"] == .string("standby")
+        }
+        #expect(rejoined, "the woken copy did not become a standby:\n\(c.logs())")
+        #expect(direct.run("INSERT INTO ketch_writes VALUES (3)", timeout: 2) == nil, "the hung primary accepted a write after it woke")
+        let stored = await storedIDs(sql)
+        #expect(stored?.isSuperset(of: [1, 2]) == true, "acknowledged writes missing: \(String(describing: stored))")
+    }
 }

@@ -145,4 +145,23 @@ import KetchShared
         inputs.keepAside = -1
         #expect(throws: NodeError.self) { try NodeConfig.resolve(inputs) }
     }
+
+    @Test func postgresStallIsChecked() throws {
+        var inputs = NodeConfig.Inputs()
+        inputs.apiServer = "127.0.0.1"
+        inputs.dataDirectory = "/tmp/ketch-postgres-stall"
+        #expect(try NodeConfig.resolve(inputs).postgresStallMs == NodeConfig.defaultPostgresStallMs)
+        try inputs.fillFromEnvironment(["KETCH_POSTGRES_STALL_MS": "0"])
+        #expect(try NodeConfig.resolve(inputs).postgresStallMs == 0)
+        inputs.postgresStallMs = 15_000
+        #expect(try NodeConfig.resolve(inputs).postgresStallMs == 15_000)
+        for bad in [-1, 999, 600_001] {
+            inputs.postgresStallMs = bad
+            #expect { try NodeConfig.resolve(inputs) } throws: { ($0 as? NodeError)?.code == "bad-postgres-stall" }
+        }
+        // Never shorter than the lease: such a stall ends before a failover could finish.
+        inputs.postgresStallMs = 2_000
+        inputs.leaseMs = 4_000
+        #expect { try NodeConfig.resolve(inputs) } throws: { ($0 as? NodeError)?.code == "bad-postgres-stall" }
+    }
 }
