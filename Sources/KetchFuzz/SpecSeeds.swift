@@ -77,7 +77,9 @@ public enum SpecSeeds {
             for i in 1...levels { doc += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
             return doc + "data: *a\(levels)\n"
         case 3:
-            let n = [10, 1000, 50_000][rng.next(below: 3)]
+            // Block nesting grows by one space a level, so n levels take n²/2 bytes: 1,400 is
+            // just under the 1 MiB limit, 2,000 just over (50,000 once made a 1.2 GB input).
+            let n = [10, 1000, 1400, 2000][rng.next(below: 4)]
             var doc = "data:\n"
             var indent = ""
             for _ in 0..<n { doc += indent + "- \n"; indent += " " }

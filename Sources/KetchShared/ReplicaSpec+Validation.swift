@@ -7,6 +7,12 @@ extension ReplicaSpec {
     public static let maxNameBytes = 63
     /// Databases every Postgres cluster already has; a replica by that name would collide.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1"]
+    /// Largest spec file `ketchctl create replica -f` and the console read: a replica is about
+    /// 200 bytes, and a YAML parser fed an enormous document spends minutes and gigabytes on it
+    /// (the spec fuzzer once made a 1.2 GB one).
+    public static let maxSpecFileBytes = 1 << 20
+    /// Longest piece of a user's text an error message quotes.
+    public static let maxShownScalars = 64
 
     /// Throws the first problem found, as an `ErrorReply` with code `bad-spec`.
     public func validate() throws(ErrorReply) {
@@ -77,8 +83,21 @@ extension ReplicaSpec {
     private static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || u.value == 0x7F }
 
     /// A user's text as it can appear inside a one-line message: control characters escaped
-    /// (a name holding a newline must not split the error in two).
+    /// (a name holding a newline must not split the error in two), and cut after
+    /// `maxShownScalars` (a 4 KiB `type` made a 4 KiB error line; a 1 MiB key would make a
+    /// 1 MiB one).
     public static func shown(_ s: String) -> String {
-        s.unicodeScalars.map { isControl($0) ? $0.escaped(asASCII: true) : String($0) }.joined()
+        let scalars = s.unicodeScalars
+        let cut = scalars.count > maxShownScalars
+        let kept = cut ? String(String.UnicodeScalarView(scalars.prefix(maxShownScalars))) : s
+        let escaped = kept.unicodeScalars.map { isControl($0) ? $0.escaped(asASCII: true) : String($0) }.joined()
+        return cut ? escaped + "… (\(s.utf8.count) bytes)" : escaped
+    }
+
+    /// Why a spec document of `bytes` bytes is refused before it is parsed, or nil.
+    public static func specFileTooLarge(_ bytes: Int, source: String) -> String? {
+        bytes > maxSpecFileBytes
+            ? "\(source) is \(bytes) bytes; a spec file is at most \(maxSpecFileBytes) bytes (1 MiB), and a replica takes about 200"
+            : nil
     }
 }

@@ -15,6 +15,10 @@ enum SpecFile {
 
     static func load(path: String) -> Result<ReplicaSpec, TUIError> {
         let expanded = path.hasPrefix("~/") ? NSHomeDirectory() + path.dropFirst(1) : path
+        if let size = (try? FileManager.default.attributesOfItem(atPath: expanded))?[.size] as? Int,
+           let tooLarge = ReplicaSpec.specFileTooLarge(size, source: path) {
+            return .failure(TUIError(code: "spec-too-large", message: tooLarge))
+        }
         guard let text = try? String(contentsOfFile: expanded, encoding: .utf8) else {
             return .failure(TUIError(code: "spec-unreadable", message: "cannot read \(path); give the path of a readable YAML spec file"))
         }

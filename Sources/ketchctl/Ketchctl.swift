@@ -132,6 +132,11 @@ struct CreateReplica: AsyncParsableCommand {
             }
             return (text, "standard input")
         }
+        // Refused before reading: a huge file would be read whole first.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int,
+           let tooLarge = ReplicaSpec.specFileTooLarge(size, source: file) {
+            throw CtlError("bad-spec", tooLarge)
+        }
         guard let data = FileManager.default.contents(atPath: file) else {
             let why = FileManager.default.fileExists(atPath: file) ? "it is not readable" : "it does not exist"
             throw CtlError("bad-spec", "cannot read \(file): \(why)")

@@ -16,6 +16,7 @@ import Yams
 /// path and what is accepted, and nothing is sent. Values of `password` never appear in errors.
 enum ReplicaSpecFile {
     static func parse(_ text: String, source: String) throws(CtlError) -> [ReplicaSpec] {
+        if let tooLarge = ReplicaSpec.specFileTooLarge(text.utf8.count, source: source) { throw CtlError("bad-spec", tooLarge) }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

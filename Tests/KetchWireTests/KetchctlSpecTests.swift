@@ -68,6 +68,36 @@ import Testing
         #expect(message?.contains("mypassword") == false)
     }
 
+    /// The spec fuzzer's input 747 (seed 20261127, 20,000 inputs): a 4 KiB `type` came back whole
+    /// in the error. Echoed text is cut after 64 characters, with the full length said.
+    @Test func longValuesAndKeysAreCutInErrors() throws {
+        let longType = String(repeating: "a", count: 4096)
+        let message = try #require(Self.failure(Self.valid.replacingOccurrences(of: "type: replica", with: "type: \(longType)")))
+        #expect(message.utf8.count < 200, "\(message.utf8.count) bytes: \(message.prefix(120))")
+        #expect(message.contains(String(repeating: "a", count: 64) + "… (4096 bytes)"))
+        let longKey = String(repeating: "k", count: 100_000)
+        let keyMessage = try #require(Self.failure(Self.valid.replacingOccurrences(of: "    name: mydb1", with: "    name: mydb1\n    \(longKey): 1")))
+        #expect(keyMessage.utf8.count < 400 && !keyMessage.contains("\n"), "\(keyMessage.utf8.count) bytes")
+    }
+
+    /// The spec fuzzer once made a 1.2 GB document (50,000 levels of block nesting), and the
+    /// parse ran past its 5 s limit. A spec file is at most 1 MiB, refused before parsing, from
+    /// a file (by its size, before reading it) as from standard input.
+    @Test func aSpecOverOneMebibyteIsRefusedBeforeParsing() throws {
+        var deep = "data:\n"
+        var indent = ""
+        for _ in 0..<2_000 { deep += indent + "- \n"; indent += " " }
+        #expect(deep.utf8.count > ReplicaSpec.maxSpecFileBytes)
+        let message = try #require(Self.failure(deep))
+        #expect(message == "bad-spec: spec.yaml is \(deep.utf8.count) bytes; a spec file is at most 1048576 bytes (1 MiB), and a replica takes about 200")
+        let path = NSTemporaryDirectory() + "ketch-huge-spec-\(getpid()).yaml"
+        try Data(deep.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect { _ = try CreateReplica.read(path) } throws: { ($0 as? CtlError)?.description.contains("\(path) is \(deep.utf8.count) bytes") == true }
+        // Just under the limit still parses (and is refused for what it says, not its size).
+        #expect(Self.failure(Self.valid + String(repeating: "\n", count: ReplicaSpec.maxSpecFileBytes - Self.valid.utf8.count)) == nil)
+    }
+
     @Test func passwordsOfAnyScalarTypeAreTakenAsTextAndNeverShown() throws {
         let numeric = Self.valid.replacingOccurrences(of: "password: mypassword", with: "password: 12345")
         #expect(try ReplicaSpecFile.parse(numeric, source: "s").first?.dbConfig.password == "12345")
