@@ -853,6 +853,17 @@ actor ReplicaDatabase {
             pollRestarting = true
             defer { pollRestarting = false }
             try? await closeAdmin()
+            if isOpen || state == "open" {
+                // Started as it was, an open copy would serve read-write from its open
+                // configuration before any guard is armed: crash seed 8013 read from a restarted
+                // primary after ketch-fence had fenced its old deadline (nothing running then)
+                // and before the node opened it again. It comes back closed, and opens again
+                // through a whole open (guard first) when the core extends the lease.
+                do { try await close(reason: "postmaster died while open") } catch { fail(error, doing: "close before the restart") }
+                // `state` stays "open" (with `isOpen` false): a start that fails here is then
+                // retried by the next poll, as before.
+                deferUntilExtended(fencesAsked.value, "the postmaster died while open")
+            }
             do { try await startStandby() } catch { fail(error, doing: "restart after the postmaster exited") }
             return
         }
