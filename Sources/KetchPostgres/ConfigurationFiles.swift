@@ -7,7 +7,7 @@ struct ConfigurationFiles {
         "listen_addresses", "port", "unix_socket_directories", "unix_socket_permissions", "cluster_name",
         "wal_level", "hot_standby", "max_wal_senders", "max_replication_slots", "wal_keep_size", "wal_log_hints",
         "synchronous_commit", "synchronous_standby_names", "primary_conninfo", "recovery_target_timeline",
-        "password_encryption", "wal_receiver_status_interval", "recovery_init_sync_method",
+        "password_encryption", "wal_receiver_status_interval", "wal_retrieve_retry_interval", "recovery_init_sync_method",
     ]
 
     var settings: PostgresSettings
@@ -39,6 +39,11 @@ struct ConfigurationFiles {
             // a commit held by synchronous_standby_names is released only by such a report: the
             // default 10 s made re-opening writes take 10 s (see docs/postgres.md).
             "wal_receiver_status_interval = '1s'",
+            // After a failed attempt to stream, a standby tries again only this long after. The
+            // default 5 s kept a reopened primary's synchronous standby away (and its commits
+            // held) for up to 5 s after the primary restarted or came back from closedPort
+            // (pause seed 8015: 4.6 s of a 10.3 s gap without acknowledged writes).
+            "wal_retrieve_retry_interval = '1s'",
             "password_encryption = 'scram-sha-256'",
             // Crash recovery (and the first start after pg_basebackup or pg_rewind) begins by
             // syncing the data directory; one syncfs() instead of an fsync per file took that

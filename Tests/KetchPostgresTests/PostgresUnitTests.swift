@@ -54,6 +54,11 @@ import KetchShared
         #expect(conf.contains("primary_conninfo = 'host=''127.0.3.1'' port=''25432'' user=''ketch_replication'' application_name=''server-2'' "))
         #expect(conf.contains("passfile=''/data/s2/r1.pgpass''"))
         #expect(!conf.contains("password="))
+        // Standbys report and retry each second: commits held for a standby are released
+        // within about a second of it streaming again (not the defaults' 10 s and 5 s).
+        #expect(conf.contains("wal_receiver_status_interval = '1s'\n"))
+        #expect(conf.contains("wal_retrieve_retry_interval = '1s'\n"))
+        #expect(ConfigurationFiles.withoutManagedSettings("wal_retrieve_retry_interval = '5s'\n").isEmpty)
         #expect(files.identConf.components(separatedBy: "ketch  root  postgres").count == 2)
         #expect(files.hbaConf.contains("host    replication  all       127.0.0.0/8  scram-sha-256"))
     }
