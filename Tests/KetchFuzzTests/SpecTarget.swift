@@ -25,7 +25,9 @@ enum SpecTarget {
                     }
                 }
             } catch {
-                tally.count(error.code)
+                // Refusals of the YAML itself apart from those of its fields: only the latter
+                // show the typed checks were reached.
+                tally.count(error.message.contains("is not valid YAML") ? "bad-yaml" : error.code)
                 if error.message.isEmpty || error.message.contains("\n") || error.message.utf8.count > 2048 {
                     return FuzzFinding("ctl-message", "\(error.code) message is not one short line: \(error.message.prefix(200))")
                 }
