@@ -39,7 +39,8 @@ public struct NodeConfig: Sendable {
     /// server gives the primary up (0: never). A hung Postgres (SIGSTOP, storage that stopped
     /// answering) otherwise keeps its lease, renewed by a healthy node, for as long as it
     /// hangs: a 20 s stall cost 20 s without writes. Three leases by default, so a stall a
-    /// failover would not shorten (a few seconds) is waited out rather than failed over.
+    /// failover would not shorten (a few seconds) is waited out rather than failed over; with
+    /// a longer `--lease-ms`, three of those leases.
     public var postgresStallMs: Int = NodeConfig.defaultPostgresStallMs
     public static let defaultPostgresStallMs = 6000
 
@@ -172,6 +173,8 @@ public struct NodeConfig: Sendable {
                 throw NodeError("bad-postgres-stall", "postgres stall \(s) ms is shorter than the lease (\(leaseMs) ms); a stall shorter than a lease is over before a failover could help")
             }
             config.postgresStallMs = s
+        } else {
+            config.postgresStallMs = max(defaultPostgresStallMs, 3 * leaseMs)
         }
         return config
     }

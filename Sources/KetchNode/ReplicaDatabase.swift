@@ -803,7 +803,8 @@ actor ReplicaDatabase {
         if postgresStall != nil {
             stallTask = Task { [weak self] in
                 while !Task.isCancelled {
-                    await self?.checkStall()
+                    guard let self else { return }
+                    await self.checkStall()
                     try? await Task.sleep(nanoseconds: Self.stallCheckPeriodNanoseconds)
                 }
             }
@@ -813,11 +814,14 @@ actor ReplicaDatabase {
     static let stallCheckPeriodNanoseconds: UInt64 = 250_000_000
 
     /// A serving primary whose live postmaster has not answered the status poll for
-    /// `postgresStall` is reported failed, and the core gives the primary up (`giveWay`: fence,
-    /// let the lease lapse, ask an in-sync member to reconfigure). Without this a hung Postgres
-    /// keeps a lease the healthy node goes on renewing. The fence may hang on the same Postgres;
-    /// then the lease simply lapses, and `ketch-fence` kills the postmaster at its deadline
-    /// (a stopped process takes SIGKILL too), so the hung copy cannot serve again after it wakes.
+    /// `postgresStall` is killed (SIGKILL, the postmaster and its children) and reported failed,
+    /// and the core gives the primary up (`giveWay`: fence, release or let the lease lapse, ask
+    /// an in-sync member to reconfigure). Without this a hung Postgres keeps a lease the healthy
+    /// node goes on renewing. It is killed first because the fence that follows cannot close
+    /// a Postgres that does not answer: a reload is only a queued SIGHUP to a stopped
+    /// postmaster, its sessions would not be ended, and once the fence reported "closed" (and
+    /// the lease was released) the woken sessions could read, and a waiting commit be released
+    /// by its standby's reply, next to a new primary.
     ///
     /// Only silence this check saw counts: after a gap between checks (this node was paused or
     /// starved) the poll had no chance to run, so the wait starts again.
@@ -830,9 +834,14 @@ actor ReplicaDatabase {
         let silent = now - lastAnswered
         guard silent > limit else { return }
         stallReported = true
-        let message = "Postgres has not answered the status poll for \(silent.milliseconds) ms while serving (--postgres-stall-ms \(limit.milliseconds)); giving the primary up"
+        let message = "Postgres has not answered the status poll for \(silent.milliseconds) ms while serving (--postgres-stall-ms \(limit.milliseconds)); killed it, giving the primary up"
         lastError = message
         logger.error("\(message)")
+        await instance.killHung()
+        // "failed", so the poll does not start it again (a standby start that waits for
+        // consistency held up the follow the new epoch needs from this copy by seconds): the
+        // core's next action (follow, clone, promote) starts it as that action needs.
+        state = "failed"
         await report(.failed(replica, message: message))
     }
 
@@ -859,7 +868,12 @@ actor ReplicaDatabase {
                 // primary after ketch-fence had fenced its old deadline (nothing running then)
                 // and before the node opened it again. It comes back closed, and opens again
                 // through a whole open (guard first) when the core extends the lease.
-                do { try await close(reason: "postmaster died while open") } catch { fail(error, doing: "close before the restart") }
+                do { try await close(reason: "postmaster died while open") } catch {
+                    // Not started from a configuration that may still be the open one: the
+                    // next poll tries again.
+                    fail(error, doing: "close before the restart")
+                    return
+                }
                 // `state` stays "open" (with `isOpen` false): a start that fails here is then
                 // retried by the next poll, as before.
                 deferUntilExtended(fencesAsked.value, "the postmaster died while open")
@@ -883,7 +897,7 @@ actor ReplicaDatabase {
             }
             reportedCaughtUp = s.role == .primary
             var ps = s.postgresStatus(port: settings.port)
-            ps.state = state == "open" ? "primary-open" : state == "parked" ? "parked" : ps.state == "primary" ? "primary-closed" : ps.state
+            ps.state = state == "open" && isOpen ? "primary-open" : state == "parked" ? "parked" : ps.state == "primary" ? "primary-closed" : ps.state
             await report(.status(replica, ps))
         } catch {
             try? await closeAdmin()

@@ -371,6 +371,25 @@ public struct PostgresInstance: Sendable {
         return PostmasterInfo(pidFile: text)
     }
 
+    /// SIGKILLs the postmaster and the children the kernel lists for it, and waits (at most
+    /// `within`) until the postmaster is gone. For a Postgres that no longer answers: a
+    /// stopped or hung process takes no other signal, and its sessions must not wake up and
+    /// serve (what `ketch-fence` does at a lease deadline, done at once). Returns whether a
+    /// postmaster was running.
+    @discardableResult
+    public func killHung(within: Duration = .seconds(5)) async -> Bool {
+        guard let running = postmaster(), running.isAlive else { return false }
+        let listed = (try? String(contentsOfFile: "/proc/\(running.pid)/task/\(running.pid)/children", encoding: .utf8)) ?? ""
+        let children = listed.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        kill(running.pid, SIGKILL)
+        for child in children { kill(child, SIGKILL) }
+        let deadline = ContinuousClock.now + within
+        while postmaster()?.isAlive == true, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
     /// Connection options for the superuser over the unix socket in `<data-dir>`.
     public func adminConnectionOptions(port: Int, connectTimeoutSeconds: Int = 5) -> ConnectionOptions {
         ConnectionOptions(host: socketDirectory, port: port, user: Self.superuser, database: "postgres",

@@ -95,9 +95,10 @@ extension ReplicaSpec {
     }
 
     /// Why a spec document of `bytes` bytes is refused before it is parsed, or nil.
-    public static func specFileTooLarge(_ bytes: Int, source: String) -> String? {
+    /// `readSoFar`: `bytes` is what a bounded read got, so the whole is only known to be larger.
+    public static func specFileTooLarge(_ bytes: Int, source: String, readSoFar: Bool = false) -> String? {
         bytes > maxSpecFileBytes
-            ? "\(source) is \(bytes) bytes; a spec file is at most \(maxSpecFileBytes) bytes (1 MiB), and a replica takes about 200"
+            ? "\(source) is \(readSoFar ? "over \(maxSpecFileBytes)" : "\(bytes)") bytes; a spec file is at most \(maxSpecFileBytes) bytes (1 MiB): a replica's spec is about 200 bytes, so split the file"
             : nil
     }
 }

@@ -36,7 +36,7 @@ struct NodeOptions: ParsableArguments {
     var renewMs: Int?
     @Option(name: .customLong("keep-aside"), help: "Replaced copies of each replica kept set aside in the data dir, newest first (KETCH_KEEP_ASIDE, default 1; 0-100).")
     var keepAside: Int?
-    @Option(name: .customLong("postgres-stall-ms"), help: "Give the primary up when its Postgres leaves the status poll unanswered this long while serving (KETCH_POSTGRES_STALL_MS, default 6000; 1000-600000, at least the lease; 0 never).")
+    @Option(name: .customLong("postgres-stall-ms"), help: "Give the primary up when its Postgres leaves the status poll unanswered this long while serving (KETCH_POSTGRES_STALL_MS, default 6000 or three leases if longer; 1000-600000, at least the lease; 0 never).")
     var postgresStallMs: Int?
 
     /// Later values win: verb options over root options.

@@ -19,8 +19,13 @@ enum SpecFile {
            let tooLarge = ReplicaSpec.specFileTooLarge(size, source: path) {
             return .failure(TUIError(code: "spec-too-large", message: tooLarge))
         }
-        guard let text = try? String(contentsOfFile: expanded, encoding: .utf8) else {
+        // Read at most one byte past the limit: a pipe or a symlink has no size to check first.
+        guard let handle = FileHandle(forReadingAtPath: expanded), let data = try? handle.read(upToCount: ReplicaSpec.maxSpecFileBytes + 1) ?? Data(),
+              let text = String(data: data, encoding: .utf8) else {
             return .failure(TUIError(code: "spec-unreadable", message: "cannot read \(path); give the path of a readable YAML spec file"))
+        }
+        if let tooLarge = ReplicaSpec.specFileTooLarge(data.count, source: path, readSoFar: true) {
+            return .failure(TUIError(code: "spec-too-large", message: tooLarge))
         }
         if let root = try? Yams.compose(yaml: text), let problem = numberProblem(root) {
             return .failure(TUIError(code: "spec-invalid", message: "\(path) \(problem)"))

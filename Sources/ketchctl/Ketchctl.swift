@@ -125,26 +125,29 @@ struct CreateReplica: AsyncParsableCommand {
     }
 
     static func read(_ file: String) throws(CtlError) -> (String, String) {
-        if file == "-" {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw CtlError("bad-spec", "standard input is not UTF-8 text")
-            }
-            return (text, "standard input")
-        }
-        // Refused before reading: a huge file would be read whole first.
-        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int,
+        let source = file == "-" ? "standard input" : file
+        // A regular file too large is refused by its size, before anything is read.
+        if file != "-", let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int,
            let tooLarge = ReplicaSpec.specFileTooLarge(size, source: file) {
             throw CtlError("bad-spec", tooLarge)
         }
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let handle = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
             let why = FileManager.default.fileExists(atPath: file) ? "it is not readable" : "it does not exist"
             throw CtlError("bad-spec", "cannot read \(file): \(why)")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw CtlError("bad-spec", "\(file) is not UTF-8 text")
+        // Anything else (standard input, a pipe, a symlink) is read only up to one byte past the
+        // limit, so an endless stream is refused too.
+        let data: Data
+        do { data = try handle.read(upToCount: ReplicaSpec.maxSpecFileBytes + 1) ?? Data() } catch {
+            throw CtlError("bad-spec", "cannot read \(source): \(error.localizedDescription)")
         }
-        return (text, file)
+        if let tooLarge = ReplicaSpec.specFileTooLarge(data.count, source: source, readSoFar: true) {
+            throw CtlError("bad-spec", tooLarge)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CtlError("bad-spec", "\(source) is not UTF-8 text")
+        }
+        return (text, source)
     }
 
     static func describe(_ reply: ControlReply, fallback: String) -> String {

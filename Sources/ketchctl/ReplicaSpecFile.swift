@@ -117,7 +117,8 @@ enum ReplicaSpecFile {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
                 return "\(problem) at line \(mark.line), column \(mark.column)"
             case .duplicatedKeysInMapping(let duplicates, _):
-                return "duplicate field(s) \(duplicates.joined(separator: ", "))"
+                let shown = duplicates.prefix(5).map(ReplicaSpec.shown)
+                return "duplicate field(s) \(shown.joined(separator: ", "))\(duplicates.count > 5 ? " and \(duplicates.count - 5) more" : "")"
             case .reader(let problem, _, _, _):
                 return problem
             default:

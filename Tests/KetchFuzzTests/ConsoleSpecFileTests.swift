@@ -13,6 +13,6 @@ import Testing
         FileManager.default.createFile(atPath: path, contents: Data(repeating: UInt8(ascii: " "), count: size))
         guard case .failure(let error) = SpecFile.load(path: path) else { Issue.record("a file of \(size) bytes was accepted"); return }
         #expect(error.code == "spec-too-large")
-        #expect(error.message == "\(path) is \(size) bytes; a spec file is at most 1048576 bytes (1 MiB), and a replica takes about 200")
+        #expect(error.message == "\(path) is \(size) bytes; a spec file is at most 1048576 bytes (1 MiB): a replica's spec is about 200 bytes, so split the file")
     }
 }

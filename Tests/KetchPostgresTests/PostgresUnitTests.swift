@@ -168,5 +168,8 @@ import KetchShared
         inputs.postgresStallMs = 2_000
         inputs.leaseMs = 4_000
         #expect { try NodeConfig.resolve(inputs) } throws: { ($0 as? NodeError)?.code == "bad-postgres-stall" }
+        // Not given, it is three leases when those are longer than the 6 s default.
+        inputs.postgresStallMs = nil
+        #expect(try NodeConfig.resolve(inputs).postgresStallMs == 12_000)
     }
 }

@@ -89,12 +89,17 @@ import Testing
         for _ in 0..<2_000 { deep += indent + "- \n"; indent += " " }
         #expect(deep.utf8.count > ReplicaSpec.maxSpecFileBytes)
         let message = try #require(Self.failure(deep))
-        #expect(message == "bad-spec: spec.yaml is \(deep.utf8.count) bytes; a spec file is at most 1048576 bytes (1 MiB), and a replica takes about 200")
+        #expect(message == "bad-spec: spec.yaml is \(deep.utf8.count) bytes; a spec file is at most 1048576 bytes (1 MiB): a replica's spec is about 200 bytes, so split the file")
         let path = NSTemporaryDirectory() + "ketch-huge-spec-\(getpid()).yaml"
         try Data(deep.utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect { _ = try CreateReplica.read(path) } throws: { ($0 as? CtlError)?.description.contains("\(path) is \(deep.utf8.count) bytes") == true }
-        // Just under the limit still parses (and is refused for what it says, not its size).
+        // A symlink has its own small size: the bounded read refuses it instead.
+        let link = path + ".link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        #expect { _ = try CreateReplica.read(link) } throws: { ($0 as? CtlError)?.description.contains("\(link) is over 1048576 bytes") == true }
+        // Exactly at the limit it still parses, and is accepted.
         #expect(Self.failure(Self.valid + String(repeating: "\n", count: ReplicaSpec.maxSpecFileBytes - Self.valid.utf8.count)) == nil)
     }
 

@@ -20,21 +20,20 @@ struct WireListenerTests {
             }
             let sockets = Mutex<[RawSocket]>([])
             let shutDownAfter = round % 30
-            let done = Mutex(false)
+            let finished = DispatchSemaphore(value: 0)
             // Connects from a plain thread, and lets shutdown begin after `shutDownAfter` of them.
             await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
                 Thread.detachNewThread {
-                    var resumed = false
                     for i in 0..<40 {
-                        if i == shutDownAfter { started.resume(); resumed = true }
+                        if i == shutDownAfter { started.resume() }
                         if let s = try? RawSocket(port: endpoint.port) { sockets.withLock { $0.append(s) } }
                     }
-                    if !resumed { started.resume() }
-                    done.withLock { $0 = true }
+                    finished.signal()
                 }
             }
             await listener.shutdown()
-            while !done.withLock({ $0 }) { await Task.yield() }
+            // The rest of the burst, waited for off the cooperative pool.
+            await offPool { finished.wait() }
             let deadline = ContinuousClock.now + .seconds(5)
             while Self.openServerSides(port: endpoint.port) > 0, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
