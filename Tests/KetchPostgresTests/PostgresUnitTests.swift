@@ -138,10 +138,16 @@ import KetchShared
         #expect(other.asideCopies().count == 1)
     }
 
-    @Test func keepAsideIsChecked() throws {
+    /// The least a node needs to resolve: a server name and a data dir.
+    static func minimalInputs() -> NodeConfig.Inputs {
         var inputs = NodeConfig.Inputs()
         inputs.apiServer = "127.0.0.1"
-        inputs.dataDirectory = "/tmp/ketch-keep-aside"
+        inputs.dataDirectory = "/tmp/ketch-config-test"
+        return inputs
+    }
+
+    @Test func keepAsideIsChecked() throws {
+        var inputs = Self.minimalInputs()
         #expect(try NodeConfig.resolve(inputs).keepAside == NodeConfig.defaultKeepAside)
         try inputs.fillFromEnvironment(["KETCH_KEEP_ASIDE": "3"])
         #expect(try NodeConfig.resolve(inputs).keepAside == 3)
@@ -152,9 +158,7 @@ import KetchShared
     }
 
     @Test func postgresStallIsChecked() throws {
-        var inputs = NodeConfig.Inputs()
-        inputs.apiServer = "127.0.0.1"
-        inputs.dataDirectory = "/tmp/ketch-postgres-stall"
+        var inputs = Self.minimalInputs()
         #expect(try NodeConfig.resolve(inputs).postgresStallMs == NodeConfig.defaultPostgresStallMs)
         try inputs.fillFromEnvironment(["KETCH_POSTGRES_STALL_MS": "0"])
         #expect(try NodeConfig.resolve(inputs).postgresStallMs == 0)

@@ -35,6 +35,23 @@ func initialisedDatabase(_ lab: PostgresLab, name: String, port: Int, closedPort
     return (db, reports)
 }
 
+/// `initialisedDatabase`, then opened to clients under a 30 s lease; nil if either never happened.
+func openDatabase(_ lab: PostgresLab, name: String, port: Int, closedPort: Int) async throws -> (ReplicaDatabase, DatabaseReports)? {
+    guard let (db, reports) = try await initialisedDatabase(lab, name: name, port: port, closedPort: closedPort) else { return nil }
+    db.performSoon(.openToClients(until: MonotonicClock.now() + .seconds(30)))
+    guard await eventually(within: 60, { await db.state == "open" }) else { return nil }
+    return (db, reports)
+}
+
+/// Whether the copy serves again with its guard armed, within 60 s.
+func reopened(_ db: ReplicaDatabase) async -> Bool {
+    await eventually(within: 60) {
+        let text = await db.leaseGuard.current() ?? ""
+        let state = await db.state
+        return state == "open" && text.hasPrefix("open")
+    }
+}
+
 /// Polls `condition` until it holds or `seconds` pass. Returns whether it held.
 func eventually(within seconds: Double, _ condition: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
