@@ -10,8 +10,11 @@ struct SQLClient {
 
     /// Runs SQL; returns trimmed output, or nil when the statement failed or did not complete
     /// cleanly (a COMMIT with a WARNING about synchronous replication is *not* acknowledged).
+    /// SIGKILL at the timeout: psql inherits this process's blocked signals, SIGTERM among them,
+    /// so a plain `timeout` left a psql whose COMMIT waited for a stopped standby running for
+    /// good (and the test with it).
     func run(_ sql: String, timeout seconds: Int = 5) -> String? {
-        guard let r = try? runCommand("/usr/bin/timeout", ["\(seconds)", Self.psql, conninfo, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        guard let r = try? runCommand("/usr/bin/timeout", ["-s", "KILL", "\(seconds)", Self.psql, conninfo, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
                                       environment: ["PGPASSWORD": password, "PGCONNECT_TIMEOUT": "1"]) else { return nil }
         guard r.status == 0, !r.stderr.contains("WARNING") else { return nil }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
