@@ -11,14 +11,21 @@ public struct CoreConfig: Hashable, Sendable {
     public var driftPPM: Int64
     /// How long a lease round (prepare or propose) or a request batch may take before it is retried.
     public var retryInterval: Span
+    /// How long a data-quorum member may stay out of the primary's caught-up set, while its
+    /// server is healthy, before the primary moves its synchronous place to a caught-up async
+    /// member (a new epoch). Every commit waits for every data-quorum member, so a standby whose
+    /// Postgres hangs holds all writes for as long as it hangs; a dead server is reconfigured
+    /// around by the failure detector, a stuck database only by this. nil: never.
+    public var dataQuorumStall: Span?
     /// Deliberately broken rules, for the simulator's "does the checker have teeth" mode only.
     /// Production code never sets this; it defaults to `.none`.
     public var mutation: Mutation
 
     public init(server: ServerID, leaseDuration: Span = .seconds(3), renewPeriod: Span = .seconds(1),
-                drift: Double = 0.1, retryInterval: Span = .milliseconds(300), mutation: Mutation = .none) {
+                drift: Double = 0.1, retryInterval: Span = .milliseconds(300), dataQuorumStall: Span? = nil, mutation: Mutation = .none) {
         self.server = server; self.leaseDuration = leaseDuration; self.renewPeriod = renewPeriod
         self.driftPPM = Int64((drift * 1_000_000).rounded()); self.retryInterval = retryInterval
+        self.dataQuorumStall = dataQuorumStall
         self.mutation = mutation
     }
 

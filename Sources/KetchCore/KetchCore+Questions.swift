@@ -108,7 +108,10 @@ extension KetchCore {
             if let until = st.standDownUntil, now < until { return }
             let allHealthy = group.allSatisfy { isHealthy($0) }
             let canGrow = group.count < rec.spec.quorumGroupSize && healthyServers.contains { !group.contains($0) }
-            guard !allHealthy || canGrow else { return }
+            guard !allHealthy || canGrow else {
+                considerLaggingDataQuorum(&st, now: now)
+                return
+            }
             let missing = group.filter { !isHealthy($0) }
             // A revoke towards this epoch may already stand at some acceptors: finish Step 8
             // before starting another epoch, or the prior could be stuck with two successors.
@@ -162,11 +165,42 @@ extension KetchCore {
         startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : silent ? "primary \(rec.primary.short) silent" : "primary \(rec.primary.short) unresponsive")
     }
 
+    /// Question 3 for a group whose servers are all healthy: a data-quorum member that has not
+    /// been caught up for `dataQuorumStall` (its Postgres hangs, or cannot write) holds every
+    /// commit, so its synchronous place goes to an async member that is caught up, in a new
+    /// epoch by this primary (the usual Steps 1-9: safe whatever the trigger). Only while
+    /// serving an open, in-sync epoch: before that, Step 5 waits for the members anyway. Not
+    /// when no caught-up member could take the place: a new epoch would then only wait for a
+    /// clone with the primary closed, which is worse than waiting for the member.
+    private mutating func considerLaggingDataQuorum(_ st: inout ReplicaState, now: Instant) {
+        let me = config.server
+        let rec = st.record
+        guard let stall = config.dataQuorumStall, st.serving != nil, st.handover == nil, st.giveWay == nil, rec.epochOpen, rec.peerState == .inSync, rec.prior == nil else {
+            if !st.laggingSince.isEmpty { st.laggingSince = [:] }
+            return
+        }
+        var lagging: Set<ServerID> = []
+        for s in rec.epoch.dataQuorum where s != me {
+            if st.caughtUp.contains(s) { st.laggingSince[s] = nil; continue }
+            let since = st.laggingSince[s] ?? now
+            st.laggingSince[s] = since
+            if now >= since + stall { lagging.insert(s) }
+        }
+        guard !lagging.isEmpty else { return }
+        let home = rec.spec.homeServer.map(ServerID.init)
+        guard let chosen = QuorumGroup.choose(me: me, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home, lagging: lagging),
+              chosen.dataQuorum != rec.epoch.dataQuorum,
+              chosen.dataQuorum.allSatisfy({ $0 == me || st.caughtUp.contains($0) }) else { return }
+        let names = lagging.sorted().map(\.short).joined(separator: ",")
+        startEpoch(&st, now: now, why: "data-quorum member \(names) not caught up for \(stall.milliseconds) ms", lagging: lagging)
+    }
+
     /// Steps 1 and 2: choose the new epoch and persist it with its prior.
-    private mutating func startEpoch(_ st: inout ReplicaState, now: Instant, why: String) {
+    private mutating func startEpoch(_ st: inout ReplicaState, now: Instant, why: String, lagging: Set<ServerID> = []) {
         let rec = st.record
         let home = rec.spec.homeServer.map(ServerID.init)
-        guard var chosen = QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home) else {
+        st.laggingSince = [:]
+        guard var chosen = QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home, lagging: lagging) else {
             if st.progress.lastSent[1].map({ now >= $0 + config.leaseDuration }) ?? true {
                 st.progress.lastSent[1] = now
                 note(rec.replica, rec.epoch.id, "cannot reconfigure (\(why)): too few healthy servers")

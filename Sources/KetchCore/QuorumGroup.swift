@@ -8,7 +8,13 @@ enum QuorumGroup {
     /// Group size is the spec's size, or fewer when not enough servers are healthy, but never
     /// below a majority of the spec's size. Data quorum = majority of the new group.
     /// Returns nil when too few servers are healthy.
-    static func choose(me: ServerID, current: EpochInfo?, healthy: [ServerID], spec: ReplicaSpec, home: ServerID?) -> EpochInfo? {
+    ///
+    /// `lagging` are data-quorum members whose copies stopped keeping up although their servers
+    /// are healthy (a Postgres that hangs, or cannot write): they come after the async members,
+    /// so a caught-up async member takes the synchronous place, and the lagging one stays in the
+    /// group as async, out of the commit path, keeping its copy for when it recovers.
+    static func choose(me: ServerID, current: EpochInfo?, healthy: [ServerID], spec: ReplicaSpec, home: ServerID?,
+                       lagging: Set<ServerID> = []) -> EpochInfo? {
         let target = spec.quorumGroupSize
         let healthySet = Set(healthy).union([me])
         let size = min(target, healthySet.count)
@@ -25,7 +31,8 @@ enum QuorumGroup {
         let others = old.quorumGroup.filter { !old.dataQuorum.contains($0) && !old.asyncMembers.contains($0) }
         let spares = healthySet.filter { !old.quorumGroup.contains($0) }
         var order: [ServerID] = [me]
-        for s in preferred(old.dataQuorum) + preferred(old.asyncMembers) + preferred(others) + preferred(Array(spares))
+        let keeping = { (xs: [ServerID]) in preferred(xs.filter { !lagging.contains($0) }) }
+        for s in keeping(old.dataQuorum) + keeping(old.asyncMembers) + preferred(Array(lagging)) + preferred(others) + preferred(Array(spares))
         where !order.contains(s) {
             order.append(s)
         }

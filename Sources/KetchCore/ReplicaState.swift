@@ -92,6 +92,9 @@ struct ReplicaState {
     /// took s2, a witness of 11@s3 with an old copy, as caught up; s2 then led 21@s2 and served
     /// without write 198).
     var caughtUp: Set<ServerID> = []
+    /// As serving primary: since when each data-quorum member has been missing from `caughtUp`
+    /// (see `CoreConfig.dataQuorumStall`).
+    var laggingSince: [ServerID: Instant] = [:]
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
     /// by another server).

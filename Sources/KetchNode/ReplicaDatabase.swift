@@ -917,10 +917,17 @@ actor ReplicaDatabase {
     /// was counted at once, commits were acknowledged on it, it could never replay them, and
     /// its promotion PANICked for the rest of the run. A flush position we sent is one we can
     /// trust; beyond `sent_lsn` it is the standby's own.
+    /// A standby silent for longer than this (three of its 1 s status replies missed) is not
+    /// caught up, whatever `sync_state` says: `pg_stat_replication` keeps a stopped standby
+    /// "streaming" and "sync" until `wal_sender_timeout`, and every commit waits for it; out of
+    /// the caught-up set, the core moves its synchronous place (`CoreConfig.dataQuorumStall`).
+    static let silentStandbySeconds = 3.0
+
     static func caughtUp(_ s: ServerStatus) -> [ServerID] {
         let current = s.currentLSN ?? LSN(UInt64.max)
         return s.standbys.filter { standby in
             guard standby.state == "streaming", let flushed = standby.flushLSN, let sent = standby.sentLSN, flushed <= sent else { return false }
+            if let age = standby.replyAgeSeconds, age > silentStandbySeconds { return false }
             return standby.syncState == "sync" || standby.syncState == "quorum" || flushed >= current
         }.map { ServerID($0.applicationName) }.sorted()
     }

@@ -16,6 +16,9 @@ public struct StandbyReplication: Sendable, Equatable, Codable {
     public var writeLagSeconds: Double?
     public var flushLagSeconds: Double?
     public var replayLagSeconds: Double?
+    /// Seconds since the standby's last reply (`reply_time`); it replies at least every
+    /// `wal_receiver_status_interval` (1 s), so a large age means its Postgres has stopped.
+    public var replyAgeSeconds: Double?
     /// The sending server's current LSN (received LSN on a cascading standby) minus the
     /// standby's replay LSN.
     public var lagBytes: Int64?

@@ -156,6 +156,9 @@ public struct Simulation {
     func makeCore(_ i: Int, restoring: [PersistRecord]) -> KetchCore {
         var config = CoreConfig(server: servers[i].id, leaseDuration: leaseDuration, mutation: self.config.mutation)
         config.retryInterval = .milliseconds(200)
+        // As the node sets it: a standby whose database stopped following is moved out of the
+        // commit path, so the checker sees those reconfigurations too.
+        config.dataQuorumStall = leaseDuration * 2
         return KetchCore(config: config, bootID: "boot-\(servers[i].boot)", restoring: restoring)
     }
 

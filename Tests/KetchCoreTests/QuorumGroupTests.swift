@@ -42,3 +42,16 @@ func dataQuorumIsAMajority(size: Int) throws {
     let g = try #require(QuorumGroup.choose(me: s("a"), current: nil, healthy: [s("a"), s("b"), s("c"), s("z")], spec: spec(3), home: s("z")))
     #expect(g.dataQuorum.contains(s("z")))
 }
+
+@Test func aLaggingDataQuorumMemberTradesPlacesWithAnAsyncMember() throws {
+    let current = EpochInfo(id: EpochID(sequence: 1, server: s("a")), quorumGroup: [s("a"), s("b"), s("c")],
+                            dataQuorum: [s("a"), s("b")], asyncMembers: [s("c")])
+    let all = [s("a"), s("b"), s("c"), s("d")]
+    let g = try #require(QuorumGroup.choose(me: s("a"), current: current, healthy: all, spec: spec(3), home: nil, lagging: [s("b")]))
+    #expect(g.quorumGroup == [s("a"), s("b"), s("c")], "kept, ahead of the spare: its copy is nearly current")
+    #expect(g.dataQuorum == [s("a"), s("c")])
+    #expect(g.asyncMembers == [s("b")])
+    // Nothing lagging: the same choice as before.
+    let same = try #require(QuorumGroup.choose(me: s("a"), current: current, healthy: all, spec: spec(3), home: nil))
+    #expect(same.dataQuorum == [s("a"), s("b")] && same.asyncMembers == [s("c")])
+}

@@ -21,18 +21,23 @@ struct ScenarioCluster {
     var queue: [(Int64, Int, Event)] = []
     var order = 0
     var transcript: [String] = []
+    /// Servers whose databases have stopped keeping up (a hung Postgres on a healthy server):
+    /// their primary no longer reports them caught up.
+    var stalledDatabases: Set<Int> = []
+    let dataQuorumStall: Span?
 
-    init(servers: Int) {
+    init(servers: Int, dataQuorumStall: Span? = nil) {
+        self.dataQuorumStall = dataQuorumStall
         for i in 0..<servers {
             let id = ServerID("s\(i + 1)")
-            nodes.append(Node(id: id, core: Self.makeCore(id, boot: 1, restoring: [])))
+            nodes.append(Node(id: id, core: Self.makeCore(id, boot: 1, restoring: [], dataQuorumStall: dataQuorumStall)))
         }
         for i in nodes.indices { push(Int64(i + 1) * 1_000_000, .tick(i)) }
         for i in nodes.indices { feed(i, .membership(view(i), now: instant)) }
     }
 
-    static func makeCore(_ id: ServerID, boot: Int, restoring: [PersistRecord]) -> KetchCore {
-        var c = CoreConfig(server: id)
+    static func makeCore(_ id: ServerID, boot: Int, restoring: [PersistRecord], dataQuorumStall: Span? = nil) -> KetchCore {
+        var c = CoreConfig(server: id, dataQuorumStall: dataQuorumStall)
         c.retryInterval = .milliseconds(200)
         return KetchCore(config: c, bootID: "boot-\(boot)", restoring: restoring)
     }
@@ -106,7 +111,7 @@ struct ScenarioCluster {
             case .tick(let i):
                 guard nodes[i].core != nil else { continue }
                 for r in nodes[i].primaryOf.sorted() {
-                    let caught = nodes.indices.filter { $0 != i && nodes[$0].following[r] == nodes[i].id && connected(i, $0) }.map { nodes[$0].id }
+                    let caught = nodes.indices.filter { $0 != i && nodes[$0].following[r] == nodes[i].id && connected(i, $0) && !stalledDatabases.contains($0) }.map { nodes[$0].id }
                     feed(i, .database(.replication(r, caughtUp: caught), now: instant))
                 }
                 feed(i, .membership(view(i), now: instant))
@@ -127,7 +132,7 @@ struct ScenarioCluster {
     mutating func restart(_ i: Int, reboot: Bool) {
         if reboot { nodes[i].boot += 1 }
         let records = nodes[i].store.keys.sorted().map { nodes[i].store[$0]! }
-        nodes[i].core = Self.makeCore(nodes[i].id, boot: nodes[i].boot, restoring: records)
+        nodes[i].core = Self.makeCore(nodes[i].id, boot: nodes[i].boot, restoring: records, dataQuorumStall: dataQuorumStall)
         log("\(nodes[i].id) \(reboot ? "REBOOT" : "RESTART")")
         queue.removeAll { if case .tick(let j) = $0.2 { return j == i } else { return false } }
         push(now + 1, .tick(i))

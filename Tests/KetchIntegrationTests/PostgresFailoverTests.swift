@@ -213,4 +213,48 @@ import Glibc
         let stored = await storedIDs(sql)
         #expect(stored?.isSuperset(of: [1, 2]) == true, "acknowledged writes missing: \(String(describing: stored))")
     }
+
+    /// A synchronous standby whose Postgres hangs while its node stays healthy held every commit
+    /// of the primary for as long as it hung (pause seed 8077: 20.1 s for a ten-lease stop),
+    /// with a caught-up async member right there. Its replies stop, so after three seconds the
+    /// primary's node no longer counts it caught up, and after `dataQuorumStall` (two leases)
+    /// the primary moves the synchronous place to the async member in a new epoch of its own.
+    /// The standby stays stopped for the whole wait (25 s): before the fix no commit completed.
+    @Test func aSynchronousStandbyWhosePostgresHangsIsMovedOutOfTheCommitPath() async throws {
+        let (c, sql) = try await bringUp(portBase: 17_240, dbPort: 17_292)
+        defer { c.stop() }
+        guard let primary = await openPrimary(c, "itdb", among: [0, 1, 2, 3]) else { Issue.record("no open primary"); return }
+        #expect(sql.run("INSERT INTO ketch_writes VALUES (1)") != nil)
+        func role(of i: Int) async -> String? {
+            guard case .array(let members)? = await replica(c, "itdb", from: primary)?["members"] else { return nil }
+            for case .object(let pairs) in members where pairs.contains(where: { $0.0 == "name" && $0.1 == .string(c.address(i)) }) {
+                if case .string(let r)? = pairs.first(where: { $0.0 == "role" })?.1 { return r }
+            }
+            return nil
+        }
+        var standby: Int?
+        for i in 0..<4 where i != primary { if await role(of: i) == "sync" { standby = i } }
+        guard let standby else { Issue.record("no synchronous standby in the group"); return }
+        let hung = postgresProcesses(c, standby)
+        #expect(hung.count > 2, "expected the postmaster and its children, found \(hung)")
+        let stoppedAt = Date()
+        for pid in hung { kill(pid, SIGSTOP) }
+        defer { for pid in hung { kill(pid, SIGCONT) } }
+
+        // A fresh id each attempt: one that timed out waiting may commit once the place has moved.
+        var attempt = 100
+        let committed = await eventually(within: 25, every: 0.2) {
+            attempt += 1
+            return sql.run("INSERT INTO ketch_writes VALUES (\(attempt))", timeout: 2) != nil
+        }
+        print("hung synchronous standby: a commit was acknowledged \(String(format: "%.2f", Date().timeIntervalSince(stoppedAt))) s after the stall began")
+        #expect(committed, "no commit completed while the synchronous standby's Postgres hung:\n\(c.logs())")
+        #expect(await openPrimary(c, "itdb", among: [primary]) == primary, "the primary itself stays")
+        #expect(await role(of: standby) == "async", "the hung standby stays in the group, out of the commit path")
+
+        for pid in hung { kill(pid, SIGCONT) }
+        #expect(sql.run("INSERT INTO ketch_writes VALUES (3)", timeout: 10) != nil)
+        let stored = await storedIDs(sql)
+        #expect(stored?.isSuperset(of: [1, attempt, 3]) == true, "acknowledged writes missing: \(String(describing: stored))")
+    }
 }
