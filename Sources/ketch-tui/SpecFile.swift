@@ -50,6 +50,11 @@ enum SpecFile {
     /// Yams computes YAML 1.1 sexagesimal integers (`1:2:3`) with trapping arithmetic, so a long
     /// one would crash the console instead of being refused: find them before decoding. Walks
     /// at most 10,000 values, since aliases can make a small file an enormous tree.
+    ///
+    /// Not only scalars the resolver tags as integers: decoding an integer field converts any
+    /// plain scalar whose `:`-separated parts each read as an integer, and `Int("-0")` does,
+    /// so `1:2:3:4:5:6:7:8:9:10:-0`, tagged as text, still crashed (tui-spec fuzzing, seed 8201,
+    /// input 1,213,144). Quoted text with `:` is left alone.
     static func numberProblem(_ root: Yams.Node) -> String? {
         var stack = [root]
         var visited = 0
@@ -58,8 +63,8 @@ enum SpecFile {
             if visited > 10_000 { return "has more than 10000 values (repeated aliases?); a replica spec has about ten" }
             switch node {
             case .scalar(let s):
-                if s.style == .plain && s.string.contains(":") && node.tag == Tag(.int) {
-                    return "has a number written like 1:2:3; write whole numbers in decimal (like 5432)"
+                if s.style == .plain && s.string.contains(":") && (node.tag == Tag(.int) || looksSexagesimal(s.string)) {
+                    return "has a number written like 1:2:3; write whole numbers in decimal (like 5432), and quote text that contains ':'"
                 }
             case .mapping(let m): for (k, v) in m { stack.append(k); stack.append(v) }
             case .sequence(let q): stack.append(contentsOf: q)
@@ -67,6 +72,14 @@ enum SpecFile {
             }
         }
         return nil
+    }
+
+    /// What Yams' integer conversion would take as base 60: an optional sign, then parts that
+    /// each read as a decimal integer.
+    static func looksSexagesimal(_ text: String) -> Bool {
+        var digits = Substring(text.replacingOccurrences(of: "_", with: ""))
+        if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
+        return digits.split(separator: ":", omittingEmptySubsequences: false).allSatisfy { Int($0, radix: 10) != nil }
     }
 
     private static func describe(_ error: Error) -> String {
