@@ -64,6 +64,9 @@ actor ReplicaDatabase {
     /// so not even a session that overrides `default_transaction_read_only` is acknowledged
     /// before the epoch opens.
     private var namedStandbys: [ServerID] = []
+    private var replies = StandbyReplies()
+    /// `fencesAsked` when the copy last opened: a fence asked since is on its way.
+    private var openedAfterFences: UInt64?
     private var reportedCaughtUp = false
     /// The upstream this copy was last rewound from, until it streams from it: a second failure
     /// to follow the same upstream after a rewind goes to a new clone instead of another rewind.
@@ -359,7 +362,13 @@ actor ReplicaDatabase {
             namedStandbys = ids
             // Open: the data quorum changed under a serving primary; apply at once. Closed: kept
             // for Step 9 (commits stay held; the standbys' catch-up is read from their flush LSNs).
-            guard isOpen else { return }
+            // Not while a fence asked since the open is on its way (it runs on the urgent
+            // worker): commits waiting for the old data quorum would be released by a member
+            // of the new epoch before the old one is revoked, and a member of the old epoch
+            // without them could still lead a successor of it.
+            await serviceLock.acquire()
+            defer { serviceLock.release() }
+            guard isOpen, openedAfterFences == fencesAsked.value else { return }
             settings.synchronousStandbys = Self.synchronous(ids)
             try await apply()
             await nudge()
@@ -671,6 +680,7 @@ actor ReplicaDatabase {
         lastAnswered = MonotonicClock.now()
         stallReported = false
         isOpen = true
+        openedAfterFences = afterFences
         state = "open"
         logger.notice("open to clients")
     }
@@ -889,7 +899,8 @@ actor ReplicaDatabase {
             lastAnswered = MonotonicClock.now()
             stallReported = false
             if s.role == .primary {
-                await report(.replication(replica, caughtUp: Self.caughtUp(s)))
+                let silent = replies.silent(in: s.standbys, now: MonotonicClock.now())
+                await report(.replication(replica, caughtUp: Self.caughtUp(s, silent: silent)))
             } else if reportedCaughtUp {
                 // A copy that was primary before keeps its last report in the core; once it is a
                 // standby that list is stale and must not count for its next term as primary.
@@ -917,17 +928,13 @@ actor ReplicaDatabase {
     /// was counted at once, commits were acknowledged on it, it could never replay them, and
     /// its promotion PANICked for the rest of the run. A flush position we sent is one we can
     /// trust; beyond `sent_lsn` it is the standby's own.
-    /// A standby silent for longer than this (three of its 1 s status replies missed) is not
-    /// caught up, whatever `sync_state` says: `pg_stat_replication` keeps a stopped standby
-    /// "streaming" and "sync" until `wal_sender_timeout`, and every commit waits for it; out of
-    /// the caught-up set, the core moves its synchronous place (`CoreConfig.dataQuorumStall`).
-    static let silentStandbySeconds = 3.0
-
-    static func caughtUp(_ s: ServerStatus) -> [ServerID] {
+    static func caughtUp(_ s: ServerStatus, silent: Set<String> = []) -> [ServerID] {
         let current = s.currentLSN ?? LSN(UInt64.max)
         return s.standbys.filter { standby in
             guard standby.state == "streaming", let flushed = standby.flushLSN, let sent = standby.sentLSN, flushed <= sent else { return false }
-            if let age = standby.replyAgeSeconds, age > silentStandbySeconds { return false }
+            // Silent (`StandbyReplies`): not caught up, whatever `sync_state` says, so the core
+            // can move its synchronous place (`CoreConfig.dataQuorumStall`).
+            if silent.contains(standby.applicationName) { return false }
             return standby.syncState == "sync" || standby.syncState == "quorum" || flushed >= current
         }.map { ServerID($0.applicationName) }.sorted()
     }

@@ -139,7 +139,7 @@ extension PGConnection {
                    extract(epoch FROM write_lag)::float8 AS write_lag,
                    extract(epoch FROM flush_lag)::float8 AS flush_lag,
                    extract(epoch FROM replay_lag)::float8 AS replay_lag,
-                   extract(epoch FROM now() - reply_time)::float8 AS reply_age
+                   reply_time::text AS reply_time
             FROM pg_stat_replication ORDER BY application_name, pid
             """).rows.map { row in
             StandbyReplication(
@@ -148,7 +148,7 @@ extension PGConnection {
                 sentLSN: row.lsn("sent"), writeLSN: row.lsn("written"), flushLSN: row.lsn("flushed"),
                 replayLSN: row.lsn("replayed"), writeLagSeconds: row.double("write_lag"),
                 flushLagSeconds: row.double("flush_lag"), replayLagSeconds: row.double("replay_lag"),
-                replyAgeSeconds: row.double("reply_age"),
+                replyTime: row["reply_time"],
                 lagBytes: reference.flatMap { reference in row.lsn("replayed").map { reference.bytes(since: $0) } })
         }
         return ServerStatus(

@@ -16,9 +16,10 @@ public struct StandbyReplication: Sendable, Equatable, Codable {
     public var writeLagSeconds: Double?
     public var flushLagSeconds: Double?
     public var replayLagSeconds: Double?
-    /// Seconds since the standby's last reply (`reply_time`); it replies at least every
-    /// `wal_receiver_status_interval` (1 s), so a large age means its Postgres has stopped.
-    public var replyAgeSeconds: Double?
+    /// `reply_time` as text: when the standby sent its last reply, by the *standby's* clock, so
+    /// only whether it changes tells anything here (it replies at least every
+    /// `wal_receiver_status_interval`, 1 s, while its Postgres runs).
+    public var replyTime: String?
     /// The sending server's current LSN (received LSN on a cascading standby) minus the
     /// standby's replay LSN.
     public var lagBytes: Int64?
