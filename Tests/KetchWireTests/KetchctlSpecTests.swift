@@ -36,7 +36,11 @@ import Testing
         (valid.replacingOccurrences(of: "    name: mydb1", with: "    name: mydb1\n    colour: red"),
          "bad-spec: spec.yaml: unknown field data[0].attributes.colour; accepted here: name, quorumGroupSize, dbConfig, asyncMembers, homeServer"),
         (valid.replacingOccurrences(of: "port: 5432", with: "port: 5432\n      host: x"),
-         "bad-spec: spec.yaml: unknown field data[0].attributes.dbConfig.host; accepted here: username, password, port, closedPort"),
+         "bad-spec: spec.yaml: unknown field in data[0].attributes.dbConfig (not shown: it may be the password); accepted here: username, password, port, closedPort"),
+        // Spec fuzzing, seed 8201, input 144,544: a missing space made the password a key, and
+        // the error quoted it.
+        ("data:\n- attributes: {name: a, quorumGroupSize: 3, dbConfig: {username: app,!password: \"mypassword\", port: 1, closedPort: 2}}\n  type: replica",
+         "bad-spec: spec.yaml: unknown field in data[0].attributes.dbConfig (not shown: it may be the password); accepted here: username, password, port, closedPort"),
         (valid.replacingOccurrences(of: "quorumGroupSize: 3", with: "quorumGroupSize: three"),
          "bad-spec: spec.yaml: data[0].attributes.quorumGroupSize must be a whole number (got 'three')"),
         (valid.replacingOccurrences(of: "quorumGroupSize: 3", with: "quorumGroupSize: \"3\""),
