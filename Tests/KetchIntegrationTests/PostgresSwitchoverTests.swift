@@ -32,7 +32,8 @@ import KetchShared
             (badSpec("same", closed: 17_262), "closedPort"),
             (badSpec("nopw", password: ""), "password"),
             (badSpec("Bad-Name"), "name"),
-            (badSpec("extra", extra: "\n      color: blue"), "color"),
+            // Under dbConfig an unknown key is not echoed: it may be the password.
+            (badSpec("extra", extra: "\n      color: blue"), "unknown field in data[0].attributes.dbConfig"),
             (badSpec("itdb"), "already exists"),
             (badSpec("clash", port: 17_252), "17252"),
         ]
