@@ -17,6 +17,10 @@ public struct CoreConfig: Hashable, Sendable {
     /// Postgres hangs holds all writes for as long as it hangs; a dead server is reconfigured
     /// around by the failure detector, a stuck database only by this. nil: never.
     public var dataQuorumStall: Span?
+    /// What the node (and the simulator, as the node) uses: two leases, so a standby's
+    /// postmaster that crashed, back and streaming in a second or two, is waited out, and one
+    /// that hangs has its place taken.
+    public static func dataQuorumStall(lease: Span) -> Span { lease * 2 }
     /// Deliberately broken rules, for the simulator's "does the checker have teeth" mode only.
     /// Production code never sets this; it defaults to `.none`.
     public var mutation: Mutation

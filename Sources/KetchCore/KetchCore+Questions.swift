@@ -175,10 +175,9 @@ extension KetchCore {
     private mutating func considerLaggingDataQuorum(_ st: inout ReplicaState, now: Instant) {
         let me = config.server
         let rec = st.record
-        guard let stall = config.dataQuorumStall, st.serving != nil, st.handover == nil, st.giveWay == nil, rec.epochOpen, rec.peerState == .inSync, rec.prior == nil else {
-            if !st.laggingSince.isEmpty { st.laggingSince = [:] }
-            return
-        }
+        // `laggingSince` is cleared by every fence, so a gap from before one never counts.
+        guard let stall = config.dataQuorumStall, st.serving != nil, st.handover == nil, st.giveWay == nil,
+              rec.epochOpen, rec.peerState == .inSync, rec.prior == nil else { return }
         var lagging: Set<ServerID> = []
         for s in rec.epoch.dataQuorum where s != me {
             if st.caughtUp.contains(s) { st.laggingSince[s] = nil; continue }
@@ -192,15 +191,15 @@ extension KetchCore {
               chosen.dataQuorum != rec.epoch.dataQuorum,
               chosen.dataQuorum.allSatisfy({ $0 == me || st.caughtUp.contains($0) }) else { return }
         let names = lagging.sorted().map(\.short).joined(separator: ",")
-        startEpoch(&st, now: now, why: "data-quorum member \(names) not caught up for \(stall.milliseconds) ms", lagging: lagging)
+        startEpoch(&st, now: now, why: "data-quorum member \(names) not caught up for \(stall.milliseconds) ms", choice: chosen)
     }
 
-    /// Steps 1 and 2: choose the new epoch and persist it with its prior.
-    private mutating func startEpoch(_ st: inout ReplicaState, now: Instant, why: String, lagging: Set<ServerID> = []) {
+    /// Steps 1 and 2: choose the new epoch (unless the caller already has) and persist it with
+    /// its prior.
+    private mutating func startEpoch(_ st: inout ReplicaState, now: Instant, why: String, choice: EpochInfo? = nil) {
         let rec = st.record
         let home = rec.spec.homeServer.map(ServerID.init)
-        st.laggingSince = [:]
-        guard var chosen = QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home, lagging: lagging) else {
+        guard var chosen = choice ?? QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home) else {
             if st.progress.lastSent[1].map({ now >= $0 + config.leaseDuration }) ?? true {
                 st.progress.lastSent[1] = now
                 note(rec.replica, rec.epoch.id, "cannot reconfigure (\(why)): too few healthy servers")

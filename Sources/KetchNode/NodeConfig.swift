@@ -45,10 +45,8 @@ public struct NodeConfig: Sendable {
     public static let defaultPostgresStallMs = 6000
 
     func core(server: ServerID) -> CoreConfig {
-        // Two leases: a standby's postmaster that crashed is back and streaming in one or two
-        // seconds, which is waited out; one that hangs has its place taken.
         CoreConfig(server: server, leaseDuration: .milliseconds(Int64(leaseMs)), renewPeriod: .milliseconds(Int64(renewMs)),
-                   dataQuorumStall: .milliseconds(Int64(2 * leaseMs)))
+                   dataQuorumStall: CoreConfig.dataQuorumStall(lease: .milliseconds(Int64(leaseMs))))
     }
 
     public static let defaultAPIPort = 7460

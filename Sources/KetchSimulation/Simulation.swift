@@ -158,7 +158,7 @@ public struct Simulation {
         config.retryInterval = .milliseconds(200)
         // As the node sets it: a standby whose database stopped following is moved out of the
         // commit path, so the checker sees those reconfigurations too.
-        config.dataQuorumStall = leaseDuration * 2
+        config.dataQuorumStall = CoreConfig.dataQuorumStall(lease: leaseDuration)
         return KetchCore(config: config, bootID: "boot-\(servers[i].boot)", restoring: restoring)
     }
 

@@ -51,7 +51,7 @@ enum SpecFile {
     /// one would crash the console instead of being refused: find them before decoding. Walks
     /// at most 10,000 values, since aliases can make a small file an enormous tree.
     ///
-    /// Not only scalars the resolver tags as integers: decoding an integer field converts any
+    /// Not by the resolver's integer tag: decoding an integer field converts any
     /// plain scalar whose `:`-separated parts each read as an integer, and `Int("-0")` does,
     /// so `1:2:3:4:5:6:7:8:9:10:-0`, tagged as text, still crashed (tui-spec fuzzing, seed 8201,
     /// input 1,213,144). Quoted text with `:` is left alone.
@@ -63,7 +63,7 @@ enum SpecFile {
             if visited > 10_000 { return "has more than 10000 values (repeated aliases?); a replica spec has about ten" }
             switch node {
             case .scalar(let s):
-                if s.style == .plain && s.string.contains(":") && (node.tag == Tag(.int) || looksSexagesimal(s.string)) {
+                if s.style == .plain && s.string.contains(":") && looksSexagesimal(s.string) {
                     return "has a number written like 1:2:3; write whole numbers in decimal (like 5432), and quote text that contains ':'"
                 }
             case .mapping(let m): for (k, v) in m { stack.append(k); stack.append(v) }
