@@ -691,17 +691,35 @@ actor ReplicaDatabase {
     /// only after it has received our shutdown checkpoint (otherwise this copy needs pg_rewind).
     private func fenceNow() async {
         guard isOpen || opening || state == "primary" || state == "open" else { await report(.fenced(replica)); return }
-        var closed = false
         do {
             try await close(reason: "lease")
-            closed = true
-        } catch { fail(error, doing: "fence") }
+        } catch {
+            fail(error, doing: "fence")
+            // A fence that could not close Postgres (its configuration could not be written,
+            // the reload failed) ends client service as ketch-fence would at the deadline, only
+            // now, and is reported done. The core counts every fence until its report comes:
+            // one never reported kept that count above zero for good, and each later switchover
+            // or give-way of this replica on this server waited out a whole lease for it.
+            //
+            // Its configuration may still be the open one, so it stays "failed": the poll never
+            // starts it again, and the core's next action (follow, clone, promote) writes the
+            // configuration it needs before starting it.
+            // A hand-over's clean shutdown is out of reach: the copy is rewound when it follows.
+            handOverTarget = nil
+            await instance.killHung()
+            if instance.postmaster()?.isAlive != true {
+                logger.warning("the fence could not close Postgres; killed it instead")
+                state = "failed"
+                await report(.fenced(replica))
+            }
+            return
+        }
         state = "fenced"
         if let target = handOverTarget {
             handOverTarget = nil
             await stopForHandOver(to: target)
         }
-        if closed { await report(.fenced(replica)) }
+        await report(.fenced(replica))
     }
 
     /// Called by the node just before it asks the core for a planned switchover to `target`
