@@ -185,12 +185,14 @@ extension KetchCore {
             st.laggingSince[s] = since
             if now >= since + stall { lagging.insert(s) }
         }
-        guard !lagging.isEmpty else { return }
+        guard !lagging.isEmpty, st.laggingMoves.allowed(at: now, stall: stall) else { return }
         let home = rec.spec.homeServer.map(ServerID.init)
-        guard let chosen = QuorumGroup.choose(me: me, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home, lagging: lagging),
+        guard let chosen = QuorumGroup.choose(me: me, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home,
+                                              lagging: lagging, caughtUp: st.caughtUp),
               chosen.dataQuorum != rec.epoch.dataQuorum,
               chosen.dataQuorum.allSatisfy({ $0 == me || st.caughtUp.contains($0) }) else { return }
         let names = lagging.sorted().map(\.short).joined(separator: ",")
+        st.laggingMoves.record(at: now, stall: stall)
         startEpoch(&st, now: now, why: "data-quorum member \(names) not caught up for \(stall.milliseconds) ms", choice: chosen)
     }
 
@@ -199,7 +201,8 @@ extension KetchCore {
     private mutating func startEpoch(_ st: inout ReplicaState, now: Instant, why: String, choice: EpochInfo? = nil) {
         let rec = st.record
         let home = rec.spec.homeServer.map(ServerID.init)
-        guard var chosen = choice ?? QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home) else {
+        guard var chosen = choice ?? QuorumGroup.choose(me: config.server, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home,
+                                                        caughtUp: st.caughtUp) else {
             if st.progress.lastSent[1].map({ now >= $0 + config.leaseDuration }) ?? true {
                 st.progress.lastSent[1] = now
                 note(rec.replica, rec.epoch.id, "cannot reconfigure (\(why)): too few healthy servers")

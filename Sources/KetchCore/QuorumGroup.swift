@@ -13,8 +13,13 @@ enum QuorumGroup {
     /// are healthy (a Postgres that hangs, or cannot write): they come after the async members,
     /// so a caught-up async member takes the synchronous place, and the lagging one stays in the
     /// group as async, out of the commit path, keeping its copy for when it recovers.
+    ///
+    /// `caughtUp` are the standbys this primary's database reports caught up: among the async
+    /// members they come first, since a caught-up copy can take a synchronous place at once.
+    /// Ranked by name alone, a group of five whose first async member was behind never replaced
+    /// a lagging data-quorum member with its caught-up second one.
     static func choose(me: ServerID, current: EpochInfo?, healthy: [ServerID], spec: ReplicaSpec, home: ServerID?,
-                       lagging: Set<ServerID> = []) -> EpochInfo? {
+                       lagging: Set<ServerID> = [], caughtUp: Set<ServerID> = []) -> EpochInfo? {
         let target = spec.quorumGroupSize
         let healthySet = Set(healthy).union([me])
         let size = min(target, healthySet.count)
@@ -32,7 +37,9 @@ enum QuorumGroup {
         let spares = healthySet.filter { !old.quorumGroup.contains($0) }
         var order: [ServerID] = [me]
         let keeping = { (xs: [ServerID]) in preferred(xs.filter { !lagging.contains($0) }) }
-        for s in keeping(old.dataQuorum) + keeping(old.asyncMembers) + preferred(Array(lagging)) + preferred(others) + preferred(Array(spares))
+        let async = keeping(old.asyncMembers)
+        let asyncRanked = async.filter { caughtUp.contains($0) } + async.filter { !caughtUp.contains($0) }
+        for s in keeping(old.dataQuorum) + asyncRanked + preferred(Array(lagging)) + preferred(others) + preferred(Array(spares))
         where !order.contains(s) {
             order.append(s)
         }

@@ -95,6 +95,8 @@ struct ReplicaState {
     /// As serving primary: since when each data-quorum member has been missing from `caughtUp`
     /// (see `CoreConfig.dataQuorumStall`).
     var laggingSince: [ServerID: Instant] = [:]
+    /// As primary: the back-off between moves of lagging data-quorum members.
+    var laggingMoves = LaggingMoves()
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
     /// by another server).
@@ -155,5 +157,26 @@ struct ReplicaState {
         takeoverUntil = nil
         dbPrimary = false
         syncSet = nil
+    }
+}
+
+/// The back-off between moves of lagging data-quorum members out of the commit path. Each move
+/// is a new epoch, and writes wait while it opens: a network that delays now one standby's
+/// replies and now another's could otherwise swap them back and forth every few seconds. The
+/// wait after a move doubles with each move (2, 4 ... 32 stalls) and starts again from the
+/// first once 64 stalls pass without one.
+struct LaggingMoves {
+    private var count: Int64 = 0
+    private var last: Instant?
+
+    func allowed(at now: Instant, stall: Span) -> Bool {
+        guard let last, now < last + stall * 64 else { return true }
+        return now >= last + stall * (1 << min(count, 5))
+    }
+
+    mutating func record(at now: Instant, stall: Span) {
+        let rested = last.map { now >= $0 + stall * 64 } ?? true
+        count = rested ? 1 : count + 1
+        last = now
     }
 }

@@ -84,3 +84,54 @@ private func created(stall: Span?) throws -> ScenarioCluster {
     _ = off.run(until: off.now + 10 * second)
     #expect(off.nodes[0].core?.replicaRecord(r1)?.epoch.id == offFirst)
 }
+
+private let s4 = ServerID("s4"), s5 = ServerID("s5")
+private let spec5 = ReplicaSpec(name: "db", quorumGroupSize: 5, dbConfig: .init(username: "u", password: "p", port: 5432, closedPort: 5433))
+
+/// A cluster of six with r1 created at s1: group [s1..s5], data quorum [s1,s2,s3], s4 and s5 async.
+private func createdOfFive(stall: Span) throws -> ScenarioCluster {
+    var cluster = ScenarioCluster(servers: 6, dataQuorumStall: stall)
+    cluster.feed(0, .command(.createReplica(r1, spec5), now: cluster.instant))
+    _ = cluster.run(until: second)
+    let rec = try #require(cluster.nodes[0].core?.replicaRecord(r1))
+    #expect(rec.epoch.dataQuorum == [s1, s2, s3] && rec.epoch.asyncMembers == [s4, s5])
+    #expect(cluster.nodes[0].core?.isServing(r1) == true)
+    return cluster
+}
+
+/// A group of five whose first async member (by name) is stalled too: the synchronous place
+/// goes to the caught-up second one. Ranked by name, s4 was chosen, was not caught up, and so
+/// nothing moved for as long as s2 stalled.
+@Test func inAGroupOfFiveTheCaughtUpAsyncMemberTakesThePlace() throws {
+    var cluster = try createdOfFive(stall: .seconds(4))
+    cluster.stalledDatabases = [1, 3]
+    let moved = cluster.run(until: cluster.now + 10 * second) { $0.contains("s1 [r1") && $0.contains("data-quorum member s2 not caught up") }
+    #expect(moved, "s1 must move the stalled s2 out of the commit path")
+    _ = cluster.run(until: cluster.now + 2 * second)
+    let rec = try #require(cluster.nodes[0].core?.replicaRecord(r1))
+    #expect(rec.epoch.dataQuorum == [s1, s3, s5], "the caught-up async member took the place")
+    #expect(rec.epoch.asyncMembers == [s2, s4])
+    #expect(cluster.nodes[0].core?.isServing(r1) == true)
+}
+
+/// Two standbys whose replies stall by turns are not swapped back and forth at the pace of the
+/// stall: the second move waits twice the stall after the first, the third four times.
+@Test func movesOfLaggingMembersBackOff() throws {
+    var cluster = try createdOfFive(stall: .seconds(4))
+    var moves: [Int64] = []
+    let isMove = { (line: String) in line.contains("s1 [r1") && line.contains("not caught up for 4000 ms") }
+    // Each time, the member just moved in stalls and the one just moved out recovers.
+    var stalled = 1
+    for _ in 0..<3 {
+        cluster.stalledDatabases = [stalled]
+        let moved = cluster.run(until: cluster.now + 60 * second, stop: isMove)
+        #expect(moved, "no move while s\(stalled + 1) stalled")
+        moves.append(cluster.now)
+        _ = cluster.run(until: cluster.now + second)
+        let dq = try #require(cluster.nodes[0].core?.replicaRecord(r1)).epoch.dataQuorum
+        let movedIn = try #require(cluster.nodes.indices.first { i in dq.contains(cluster.nodes[i].id) && i != 0 && i != 2 && i != stalled })
+        stalled = movedIn
+    }
+    #expect(moves[1] - moves[0] >= 8 * second, "second move \(moves[1] - moves[0]) ns after the first")
+    #expect(moves[2] - moves[1] >= 16 * second, "third move \(moves[2] - moves[1]) ns after the second")
+}

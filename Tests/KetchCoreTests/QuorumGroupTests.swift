@@ -55,3 +55,18 @@ func dataQuorumIsAMajority(size: Int) throws {
     let same = try #require(QuorumGroup.choose(me: s("a"), current: current, healthy: all, spec: spec(3), home: nil))
     #expect(same.dataQuorum == [s("a"), s("b")] && same.asyncMembers == [s("c")])
 }
+
+/// Among async members a caught-up one comes first: in a group of five whose first async member
+/// (by name) is behind, the lagging data-quorum member's place goes to the second, caught up.
+@Test func aCaughtUpAsyncMemberIsPreferredForADataQuorumPlace() throws {
+    let current = EpochInfo(id: EpochID(sequence: 1, server: s("a")), quorumGroup: [s("a"), s("b"), s("c"), s("d"), s("e")],
+                            dataQuorum: [s("a"), s("b"), s("c")], asyncMembers: [s("d"), s("e")])
+    let all = [s("a"), s("b"), s("c"), s("d"), s("e")]
+    let g = try #require(QuorumGroup.choose(me: s("a"), current: current, healthy: all, spec: spec(5), home: nil,
+                                            lagging: [s("b")], caughtUp: [s("c"), s("e")]))
+    #expect(g.dataQuorum == [s("a"), s("c"), s("e")])
+    #expect(g.asyncMembers == [s("b"), s("d")])
+    // With no report of who is caught up, names decide as before.
+    let byName = try #require(QuorumGroup.choose(me: s("a"), current: current, healthy: all, spec: spec(5), home: nil, lagging: [s("b")]))
+    #expect(byName.dataQuorum == [s("a"), s("c"), s("d")])
+}
