@@ -168,16 +168,26 @@ extension KetchCore {
     /// Question 3 for a group whose servers are all healthy: a data-quorum member that has not
     /// been caught up for `dataQuorumStall` (its Postgres hangs, or cannot write) holds every
     /// commit, so its synchronous place goes to an async member that is caught up, in a new
-    /// epoch by this primary (the usual Steps 1-9: safe whatever the trigger). Only while
-    /// serving an open, in-sync epoch: before that, Step 5 waits for the members anyway. Not
-    /// when no caught-up member could take the place: a new epoch would then only wait for a
-    /// clone with the primary closed, which is worse than waiting for the member.
+    /// epoch by this primary (the usual Steps 1-9: safe whatever the trigger). Not when no
+    /// caught-up member could take the place: a new epoch would then only wait for a clone with
+    /// the primary closed, which is worse than waiting for the member.
+    ///
+    /// Asked while serving an open, in-sync epoch, and while Step 5 of this server's own epoch
+    /// waits for its data quorum: a server that took over while a data-quorum member's Postgres
+    /// hung kept that member (its server is healthy), and its Step 5 waited, with no primary,
+    /// until the hang ended.
     private mutating func considerLaggingDataQuorum(_ st: inout ReplicaState, now: Instant) {
         let me = config.server
         let rec = st.record
-        // `laggingSince` is cleared by every fence, so a gap from before one never counts.
-        guard let stall = config.dataQuorumStall, st.serving != nil, st.handover == nil, st.giveWay == nil,
-              rec.epochOpen, rec.peerState == .inSync, rec.prior == nil else { return }
+        let serving = st.serving != nil && rec.epochOpen && rec.peerState == .inSync && rec.prior == nil
+        // Step 5 proper: the prior is closed and this server's database told to be the
+        // primary, so its reports say which members are caught up. (A takeover of an unfinished
+        // epoch skips Step 5 and starts a fresh epoch after Step 8.)
+        let atStepFive = !rec.epochOpen && rec.peerState == .catchUp && st.progress.priorClosed && !st.progress.replicated
+            && !st.progress.takeover && st.dbPrimary
+        // `laggingSince` is cleared by every fence, so a gap from before one never counts; at
+        // Step 5 it runs from when the member was first seen not caught up there.
+        guard let stall = config.dataQuorumStall, serving || atStepFive, st.handover == nil, st.giveWay == nil else { return }
         var lagging: Set<ServerID> = []
         for s in rec.epoch.dataQuorum where s != me {
             if st.caughtUp.contains(s) { st.laggingSince[s] = nil; continue }

@@ -135,3 +135,21 @@ private func createdOfFive(stall: Span) throws -> ScenarioCluster {
     #expect(moves[1] - moves[0] >= 8 * second, "second move \(moves[1] - moves[0]) ns after the first")
     #expect(moves[2] - moves[1] >= 16 * second, "third move \(moves[2] - moves[1]) ns after the second")
 }
+
+/// The primary dies while a data-quorum member's Postgres hangs on a healthy server. The member
+/// that takes over keeps the hung one in its data quorum (its server answers), and its Step 5
+/// waited for it, with no primary at all, for as long as the hang lasted. Step 5 now moves such
+/// a member out too, once it has not caught up for `dataQuorumStall` and a caught-up async
+/// member can take its place.
+@Test func aTakeoverDoesNotWaitForAStalledDataQuorumMember() throws {
+    var cluster = try createdOfFive(stall: .seconds(4))
+    cluster.stalledDatabases = [2]
+    cluster.crash(0)
+    let opened = cluster.run(until: cluster.now + 60 * second) { $0.contains("s2 [r1") && $0.contains("serving as primary") }
+    #expect(opened, "s2 never served while s3's database stalled")
+    let rec = try #require(cluster.nodes[1].core?.replicaRecord(r1))
+    #expect(rec.primary == s2)
+    #expect(!rec.epoch.dataQuorum.contains(s3), "the stalled member is still in the commit path: \(rec.epoch.dataQuorum)")
+    #expect(rec.epoch.quorumGroup.contains(s3), "the stalled member keeps its place in the group")
+    #expect(cluster.transcript.contains { $0.contains("s2 [r1") && $0.contains("data-quorum member s3 not caught up for 4000 ms") })
+}
