@@ -185,8 +185,9 @@ extension KetchCore {
         // epoch skips Step 5 and starts a fresh epoch after Step 8.)
         let atStepFive = !rec.epochOpen && rec.peerState == .catchUp && st.progress.priorClosed && !st.progress.replicated
             && !st.progress.takeover && st.dbPrimary
-        // `laggingSince` is cleared by every fence, so a gap from before one never counts; at
-        // Step 5 it runs from when the member was first seen not caught up there.
+        // `laggingSince` is cleared by every fence and every new epoch, so a gap from before
+        // either never counts; at Step 5 it runs from when the member was first seen not caught
+        // up there.
         guard let stall = config.dataQuorumStall, serving || atStepFive, st.handover == nil, st.giveWay == nil else { return }
         var lagging: Set<ServerID> = []
         for s in rec.epoch.dataQuorum where s != me {
@@ -231,6 +232,8 @@ extension KetchCore {
         st.record.peerState = .catchUp
         st.record.epochOpen = false
         st.progress = Progress(epoch: chosen.id)
+        // A member measured at an earlier Step 5 starts afresh in this epoch's data quorum.
+        st.laggingSince = [:]
         persist(st.record)
         note(rec.replica, chosen.id, "Step 1-2: new epoch (\(why)) group [\(chosen.quorumGroup.map(\.short).joined(separator: ","))] data quorum [\(chosen.dataQuorum.map(\.short).joined(separator: ","))] prior \(prior.id.short)")
     }

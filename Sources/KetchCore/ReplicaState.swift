@@ -92,8 +92,9 @@ struct ReplicaState {
     /// took s2, a witness of 11@s3 with an old copy, as caught up; s2 then led 21@s2 and served
     /// without write 198).
     var caughtUp: Set<ServerID> = []
-    /// As serving primary: since when each data-quorum member has been missing from `caughtUp`
-    /// (see `CoreConfig.dataQuorumStall`).
+    /// As serving primary, or at Step 5 of this server's own epoch: since when each data-quorum
+    /// member has been missing from `caughtUp` (see `CoreConfig.dataQuorumStall`). Cleared by
+    /// every fence and every new epoch.
     var laggingSince: [ServerID: Instant] = [:]
     /// As primary: the back-off between moves of lagging data-quorum members.
     var laggingMoves = LaggingMoves()
