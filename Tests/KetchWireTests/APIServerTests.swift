@@ -3,7 +3,9 @@ import KetchShared
 import Testing
 @testable import KetchWire
 
-@Suite("api port over real TCP", .serialized)
+/// Each test has two minutes: the feed test once hung in CI (load 0, no progress for 15 min),
+/// and a hang should fail here, naming its test, instead of holding the whole run.
+@Suite("api port over real TCP", .serialized, .timeLimit(.minutes(2)))
 struct APIServerTests {
     @Test func handshakeSucceedsAndGetIsAnswered() async throws {
         let (server, endpoint) = try await startServer()
