@@ -180,11 +180,12 @@ extension KetchCore {
         let me = config.server
         let rec = st.record
         let serving = st.serving != nil && rec.epochOpen && rec.peerState == .inSync && rec.prior == nil
-        // Step 5 proper: the prior is closed and this server's database told to be the
-        // primary, so its reports say which members are caught up. (A takeover of an unfinished
-        // epoch skips Step 5 and starts a fresh epoch after Step 8.)
+        // Step 5 proper: the prior is closed and this server's database is the primary and
+        // reports a caught-up standby, so the gap is measured from when the members could be
+        // caught up, not from the promote. (A takeover of an unfinished epoch skips Step 5 and
+        // starts a fresh epoch after Step 8.)
         let atStepFive = !rec.epochOpen && rec.peerState == .catchUp && st.progress.priorClosed && !st.progress.replicated
-            && !st.progress.takeover && st.dbPrimary
+            && !st.progress.takeover && st.dbPrimary && !st.caughtUp.isEmpty
         // `laggingSince` is cleared by every fence and every new epoch, so a gap from before
         // either never counts; at Step 5 it runs from when the member was first seen not caught
         // up there.
@@ -196,14 +197,14 @@ extension KetchCore {
             st.laggingSince[s] = since
             if now >= since + stall { lagging.insert(s) }
         }
-        guard !lagging.isEmpty, st.laggingMoves.allowed(at: now, stall: stall) else { return }
+        guard !lagging.isEmpty, atStepFive || st.laggingMoves.allowed(at: now, stall: stall) else { return }
         let home = rec.spec.homeServer.map(ServerID.init)
         guard let chosen = QuorumGroup.choose(me: me, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home,
                                               lagging: lagging, caughtUp: st.caughtUp),
               chosen.dataQuorum != rec.epoch.dataQuorum,
               chosen.dataQuorum.allSatisfy({ $0 == me || st.caughtUp.contains($0) }) else { return }
         let names = lagging.sorted().map(\.short).joined(separator: ",")
-        st.laggingMoves.record(at: now, stall: stall)
+        if serving { st.laggingMoves.record(at: now, stall: stall) }
         startEpoch(&st, now: now, why: "data-quorum member \(names) not caught up for \(stall.milliseconds) ms", choice: chosen)
     }
 
@@ -290,6 +291,8 @@ extension KetchCore {
             && st.progress.setupAcks.count >= epoch.quorum
         guard ready else { return false }
         st.progress.replicated = true
+        // Every member is caught up: a gap measured at this Step 5 must not count once serving.
+        st.laggingSince = [:]
         note(id, epoch.id, "Step 5: data quorum caught up")
         return true
     }

@@ -96,7 +96,7 @@ struct ReplicaState {
     /// member has been missing from `caughtUp` (see `CoreConfig.dataQuorumStall`). Cleared by
     /// every fence and every new epoch.
     var laggingSince: [ServerID: Instant] = [:]
-    /// As primary: the back-off between moves of lagging data-quorum members.
+    /// As serving primary: the back-off between moves of lagging data-quorum members.
     var laggingMoves = LaggingMoves()
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
@@ -158,6 +158,7 @@ struct ReplicaState {
         takeoverUntil = nil
         dbPrimary = false
         syncSet = nil
+        laggingMoves = LaggingMoves()
     }
 }
 
@@ -165,7 +166,9 @@ struct ReplicaState {
 /// is a new epoch, and writes wait while it opens: a network that delays now one standby's
 /// replies and now another's could otherwise swap them back and forth every few seconds. The
 /// wait after a move doubles with each move (2, 4 ... 32 stalls) and starts again from the
-/// first once 64 stalls pass without one.
+/// first once 64 stalls pass without one, or when this server stops leading. Only moves made
+/// while serving wait: at Step 5 no primary serves at all, and a move there completes Step 5 at
+/// once (every member of the new data quorum is caught up).
 struct LaggingMoves {
     private var count: Int64 = 0
     private var last: Instant?

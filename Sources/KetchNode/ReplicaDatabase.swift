@@ -701,15 +701,19 @@ actor ReplicaDatabase {
             // one never reported kept that count above zero for good, and each later switchover
             // or give-way of this replica on this server waited out a whole lease for it.
             //
-            // Its configuration may still be the open one, so it stays "failed": the poll never
-            // starts it again, and the core's next action (follow, clone, promote) writes the
-            // configuration it needs before starting it.
-            // A hand-over's clean shutdown is out of reach: the copy is rewound when it follows.
+            // Its configuration may still be the open one, so the copy is "failed" — set before
+            // the kill, which awaits, so no poll meanwhile finds it "open" without a postmaster
+            // and starts it again — and the core's next action (follow, clone, promote) writes
+            // the configuration it needs before starting it. Once Postgres is dead the guard is
+            // closed too, so ketch-fence does not kill the standby the next follow starts at the
+            // old deadline. A hand-over's clean shutdown is out of reach: the copy is rewound
+            // when it follows.
+            state = "failed"
             handOverTarget = nil
             await instance.killHung()
             if instance.postmaster()?.isAlive != true {
+                try? leaseGuard.closed()
                 logger.warning("the fence could not close Postgres; killed it instead")
-                state = "failed"
                 await report(.fenced(replica))
             }
             return
