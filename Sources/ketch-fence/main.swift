@@ -43,7 +43,9 @@ func readSmallFile(_ path: String) -> String? {
 
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-func writeGuard(_ path: String, _ text: String) {
+/// Replaces the guard with `text`; with `unlessChangedFrom`, only if the guard still reads so
+/// just before the rename (a retry must not overwrite what the node wrote since).
+func writeGuard(_ path: String, _ text: String, unlessChangedFrom seen: String? = nil) {
     let tmp = path + ".fence-tmp"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
@@ -53,6 +55,7 @@ func writeGuard(_ path: String, _ text: String) {
     close(fd)
     // Never replace the guard with a torn one (a full disk).
     guard written == length, synced else { unlink(tmp); return }
+    if let seen, readSmallFile(path) != seen { unlink(tmp); return }
     rename(tmp, path)
 }
 
@@ -255,11 +258,13 @@ func sleepProtocol(_ ns: Int64) {
 // A guard that is there but says nothing this watchdog understands (a node that could not write
 // it whole on a full disk, which the node also guards against) is not a close: the last open
 // deadline read stays in force. A deadline already fenced is not fenced again when the guard
-// could not be rewritten to say so.
+// could not be rewritten to say so; the "fenced" line is written again until it is there (below).
 var lastDeadline: Int64?
 var fencedDeadline: Int64?
+var fencedLine: String?
 while true {
-    let state = readSmallFile(guardFile)?.split(whereSeparator: { $0 == " " || $0 == "\n" }) ?? []
+    let raw = readSmallFile(guardFile)
+    let state = raw?.split(whereSeparator: { $0 == " " || $0 == "\n" }) ?? []
     let now = boottimeNanoseconds()
     var open: Int64?
     if state.first == "open", state.count >= 2, let d = Int64(state[1]) {
@@ -275,7 +280,8 @@ while true {
             fencedDeadline = deadline
             let killed = fence(postmasterPidFile: pidFile, dataDirectory: dataDirectory(ofPidFile: pidFile))
             let late = now - deadline
-            writeGuard(guardFile, "fenced \(now)\(killed ? "" : " nothing-running")\n")
+            fencedLine = "fenced \(now)\(killed ? "" : " nothing-running")\n"
+            writeGuard(guardFile, fencedLine!)
             journalFence(late: late, killed: killed)
             if killed { warnIfLate(late) }
         } else {
@@ -283,6 +289,13 @@ while true {
             sleepProtocol(min(deadline - now, 200_000_000))
         }
         continue
+    }
+    // The guard still holds the deadline fenced above: the "fenced" line could not be written
+    // (a full disk). The node waits for that line before it arms the guard again, so it is
+    // written again until it is there; without this every later open on this server failed,
+    // for good (diskfull seed 9208: 100 s without a primary, two servers giving way by turns).
+    if let deadline = open, deadline == fencedDeadline, let line = fencedLine, let raw {
+        writeGuard(guardFile, line, unlessChangedFrom: raw)
     }
     if parentGone() { exit(0) }
     sleepProtocol(20_000_000)

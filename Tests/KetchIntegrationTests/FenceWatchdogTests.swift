@@ -99,6 +99,36 @@ import Glibc
         #expect(journal.split(separator: "\n").count == 1, "journal: \(journal)")
     }
 
+    /// Diskfull seed 9208: the watchdog fenced at the deadline but could not write "fenced" (the
+    /// disk was full), and never wrote it afterwards. The node waits for that line before it
+    /// arms the guard again, so every later open on the server failed, long after the disk had
+    /// room again: 100 s without a primary. The line is now written again until it is there.
+    @Test func aFencedLineThatCouldNotBeWrittenIsWrittenOnceItCan() async throws {
+        let dir = try TempDir("ketch-fence")
+        defer { dir.remove() }
+        let (pm, pidFile) = try fakePostmaster(in: dir)
+        defer { pm.kill9() }
+        let guardFile = dir.path + "/r3.guard"
+        // The watchdog writes its temporary file first: a directory in its place makes that fail.
+        let blocker = guardFile + ".fence-tmp"
+        try FileManager.default.createDirectory(atPath: blocker + "/in-the-way", withIntermediateDirectories: true)
+        let deadline = boottime() + 300_000_000
+        try Data("open \(deadline)\n".utf8).write(to: URL(fileURLWithPath: guardFile))
+        let fence = try TestProcess(Binaries.path("ketch-fence"), [guardFile, pidFile, "\(getpid())"],
+                                    environment: ["KETCH_SERVICE_JOURNAL": dir.path], log: dir.path + "/fence.log")
+        defer { fence.kill9() }
+        #expect(await eventually(within: 8) { !pm.isRunning }, "Postgres still runs after the deadline")
+        let journal = { (try? String(contentsOfFile: dir.path + "/service.journal", encoding: .utf8)) ?? "" }
+        #expect(await eventually(within: 5) { journal().contains(" fenced ") }, "the fence was not journaled")
+        let stuck = try String(contentsOfFile: guardFile, encoding: .utf8)
+        #expect(stuck == "open \(deadline)\n", "the guard changed although it could not be written: \(stuck)")
+        // Room again: the "fenced" line follows, without a second fence.
+        try FileManager.default.removeItem(atPath: blocker)
+        let written = await eventually(within: 5) { (try? String(contentsOfFile: guardFile, encoding: .utf8))?.hasPrefix("fenced ") == true }
+        #expect(written, "the watchdog never wrote 'fenced' once it could")
+        #expect(journal().split(separator: "\n").count == 1, "fenced twice: \(journal())")
+    }
+
     @Test func aReusedPIDThatIsNotThePostmasterIsLeftAlone() async throws {
         let dir = try TempDir("ketch-fence")
         defer { dir.remove() }
