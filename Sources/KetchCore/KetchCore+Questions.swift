@@ -92,6 +92,9 @@ extension KetchCore {
             }
         } else {
             st.serving = end
+            // Each stretch of service measures its own gaps: none from before a fence, or from
+            // the Step 5 that led here, counts.
+            st.laggingSince = [:]
             db(st.record.replica, .openToClients(until: end))
             note(st.record.replica, st.record.epoch.id, "serving as primary")
         }
@@ -186,9 +189,8 @@ extension KetchCore {
         // starts a fresh epoch after Step 8.)
         let atStepFive = !rec.epochOpen && rec.peerState == .catchUp && st.progress.priorClosed && !st.progress.replicated
             && !st.progress.takeover && st.dbPrimary && !st.caughtUp.isEmpty
-        // `laggingSince` is cleared by every fence and every new epoch, so a gap from before
-        // either never counts; at Step 5 it runs from when the member was first seen not caught
-        // up there.
+        // `laggingSince` starts afresh when service starts and with every new epoch, so each
+        // Step 5 and each stretch of service measures only its own gaps.
         guard let stall = config.dataQuorumStall, serving || atStepFive, st.handover == nil, st.giveWay == nil else { return }
         var lagging: Set<ServerID> = []
         for s in rec.epoch.dataQuorum where s != me {
@@ -291,8 +293,6 @@ extension KetchCore {
             && st.progress.setupAcks.count >= epoch.quorum
         guard ready else { return false }
         st.progress.replicated = true
-        // Every member is caught up: a gap measured at this Step 5 must not count once serving.
-        st.laggingSince = [:]
         note(id, epoch.id, "Step 5: data quorum caught up")
         return true
     }

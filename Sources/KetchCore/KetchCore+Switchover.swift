@@ -7,8 +7,6 @@ extension KetchCore {
     mutating func fence(_ st: inout ReplicaState) {
         st.serving = nil
         st.fencesUnconfirmed += 1
-        // A gap measured before this fence must not count when serving resumes.
-        st.laggingSince = [:]
         db(st.record.replica, .fence)
     }
 

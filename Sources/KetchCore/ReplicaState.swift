@@ -93,8 +93,8 @@ struct ReplicaState {
     /// without write 198).
     var caughtUp: Set<ServerID> = []
     /// As serving primary, or at Step 5 of this server's own epoch: since when each data-quorum
-    /// member has been missing from `caughtUp` (see `CoreConfig.dataQuorumStall`). Cleared by
-    /// every fence and every new epoch.
+    /// member has been missing from `caughtUp` (see `CoreConfig.dataQuorumStall`). Cleared when
+    /// service starts and at every new epoch.
     var laggingSince: [ServerID: Instant] = [:]
     /// As serving primary: the back-off between moves of lagging data-quorum members.
     var laggingMoves = LaggingMoves()

@@ -701,17 +701,11 @@ actor ReplicaDatabase {
             // one never reported kept that count above zero for good, and each later switchover
             // or give-way of this replica on this server waited out a whole lease for it.
             //
-            // Its configuration may still be the open one, so the copy is "failed" — set before
-            // the kill, which awaits, so no poll meanwhile finds it "open" without a postmaster
-            // and starts it again — and the core's next action (follow, clone, promote) writes
-            // the configuration it needs before starting it. Once Postgres is dead the guard is
-            // closed too, so ketch-fence does not kill the standby the next follow starts at the
-            // old deadline. A hand-over's clean shutdown is out of reach: the copy is rewound
-            // when it follows.
-            state = "failed"
+            // Once Postgres is dead the guard is closed too, so ketch-fence does not kill the
+            // standby the next follow starts at the old deadline. A hand-over's clean shutdown is
+            // out of reach: the copy is rewound when it follows.
             handOverTarget = nil
-            await instance.killHung()
-            if instance.postmaster()?.isAlive != true {
+            if await killAndFail() {
                 try? leaseGuard.closed()
                 logger.warning("the fence could not close Postgres; killed it instead")
                 await report(.fenced(replica))
@@ -869,12 +863,22 @@ actor ReplicaDatabase {
         let message = "Postgres has not answered the status poll for \(silent.milliseconds) ms while serving (--postgres-stall-ms \(limit.milliseconds)); killed it, giving the primary up"
         lastError = message
         logger.error("\(message)")
-        await instance.killHung()
-        // "failed", so the poll does not start it again (a standby start that waits for
-        // consistency held up the follow the new epoch needs from this copy by seconds): the
-        // core's next action (follow, clone, promote) starts it as that action needs.
-        state = "failed"
+        // Not started again by the poll: a standby start that waits for consistency held up
+        // the follow the new epoch needs from this copy by seconds.
+        await killAndFail()
         await report(.failed(replica, message: message))
+    }
+
+    /// Ends client service by SIGKILL when Postgres cannot be closed the ordinary way (it hangs,
+    /// or its configuration cannot be written). The copy is "failed" before the kill, which
+    /// awaits, so no poll meanwhile finds it "open" without a postmaster and starts it again
+    /// (perhaps from its open configuration); the core's next action (follow, clone, promote)
+    /// writes the configuration it needs and starts it. Returns whether Postgres is gone.
+    @discardableResult
+    private func killAndFail() async -> Bool {
+        state = "failed"
+        await instance.killHung()
+        return instance.postmaster()?.isAlive != true
     }
 
     /// One status poll; returns how long to wait before the next.
