@@ -62,13 +62,17 @@ struct FeedFollowerTests {
     @Test func slowConsoleGetsAFreshSnapshotInsteadOfAGap() async throws {
         let publisher = FeedPublisher(heartbeatPeriod: .milliseconds(10))
         await publisher.publish(FeedFixtures.status(members: 1))
-        let (server, endpoint) = try await startServer(handler: TestHandler(publisher: publisher))
+        let handler = TestHandler(publisher: publisher)
+        let (server, endpoint) = try await startServer(handler: handler)
         var options = FeedFollower.Options()
         options.bufferLimit = 4
         options.maxBackoff = .milliseconds(200)
         var events = FeedFollower(endpoint: endpoint, secret: testSecret, options: options).events().makeAsyncIterator()
-        // Let the buffer overflow while nobody reads.
-        try await Task.sleep(for: .milliseconds(300))
+        // Let the buffer overflow while nobody reads, until the follower has given up its first
+        // subscription and asked for another. (A fixed 300 ms was not always enough on a loaded
+        // machine: nothing overflowed, and the test read 200 gapless messages of one snapshot.)
+        let resubscribed = await eventually(timeout: .seconds(30)) { handler.subscriptions.withLock { $0 } >= 2 }
+        #expect(resubscribed, "the follower never fell behind and resubscribed")
         var snapshots = 0
         var expected: UInt64?
         var gaps = 0

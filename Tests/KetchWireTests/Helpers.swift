@@ -17,6 +17,8 @@ let otherSecret = try! ClusterSecret(bytes: Array("fedcba9876543210-other-secret
 /// a publisher's feed.
 struct TestHandler: APIHandler {
     let publisher: FeedPublisher
+    /// How many feed subscriptions were asked for (a follower resubscribes after a break).
+    let subscriptions = LockedValue(0)
 
     init(publisher: FeedPublisher = FeedPublisher()) { self.publisher = publisher }
 
@@ -37,7 +39,10 @@ struct TestHandler: APIHandler {
         }
     }
 
-    func subscribe() async -> AsyncStream<FeedMessage> { await publisher.subscribe() }
+    func subscribe() async -> AsyncStream<FeedMessage> {
+        subscriptions.withLock { $0 += 1 }
+        return await publisher.subscribe()
+    }
 }
 
 /// Runs blocking work (sockets, child processes) on a plain thread: the cooperative pool has
