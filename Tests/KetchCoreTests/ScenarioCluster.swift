@@ -24,6 +24,9 @@ struct ScenarioCluster {
     /// Servers whose databases have stopped keeping up (a hung Postgres on a healthy server):
     /// their primary no longer reports them caught up.
     var stalledDatabases: Set<Int> = []
+    /// False suspicions of the failure detector: `suspicions[i]` are the servers that server i
+    /// sees as unhealthy although they are up and connected (a loaded node that missed probes).
+    var suspicions: [Int: Set<Int>] = [:]
     let dataQuorumStall: Span?
 
     init(servers: Int, dataQuorumStall: Span? = nil) {
@@ -49,7 +52,36 @@ struct ScenarioCluster {
     func connected(_ a: Int, _ b: Int) -> Bool { a == b || (!nodes[a].isolated && !nodes[b].isolated) }
 
     func view(_ i: Int) -> [ServerID: Bool] {
-        Dictionary(uniqueKeysWithValues: nodes.indices.map { (nodes[$0].id, nodes[$0].core != nil && connected(i, $0)) })
+        Dictionary(uniqueKeysWithValues: nodes.indices.map {
+            (nodes[$0].id, nodes[$0].core != nil && connected(i, $0) && !(suspicions[i]?.contains($0) ?? false))
+        })
+    }
+
+    /// Server `i` starts (or stops) suspecting server `j`; its core hears of it at once, as a
+    /// node's core hears of every membership change.
+    mutating func suspect(_ i: Int, _ j: Int, _ on: Bool) {
+        if on { suspicions[i, default: []].insert(j) } else { suspicions[i]?.remove(j) }
+        log("\(nodes[i].id) \(on ? "SUSPECTS" : "TRUSTS") \(nodes[j].id)")
+        feed(i, .membership(view(i), now: instant))
+    }
+
+    /// Whether a commit on `replica` can be acknowledged now: exactly one server serves it, and
+    /// every other member of its data quorum (as the serving server's record has it) streams
+    /// from that server's database. Describes why not otherwise.
+    func writable(_ replica: ReplicaID) -> String {
+        let serving = nodes.indices.filter { nodes[$0].core?.isServing(replica) ?? false }
+        guard serving.count == 1, let p = serving.first, let rec = nodes[p].core?.replicaRecord(replica) else {
+            return "no: serving [\(serving.map { nodes[$0].id.rawValue }.joined(separator: ","))]"
+        }
+        let primary = nodes[p].id
+        var problems: [String] = []
+        for s in rec.epoch.dataQuorum where s != primary {
+            guard let j = index(s.rawValue) else { continue }
+            if nodes[j].primaryOf.contains(replica) { problems.append("\(s) promoted") }
+            else if nodes[j].following[replica] != primary { problems.append("\(s) follows \(nodes[j].following[replica]?.rawValue ?? "nobody")") }
+        }
+        return problems.isEmpty ? "yes: \(primary) with [\(rec.epoch.dataQuorum.filter { $0 != primary }.map(\.rawValue).joined(separator: ","))]"
+            : "no: \(primary) serves, \(problems.joined(separator: ", "))"
     }
 
     mutating func push(_ t: Int64, _ e: Event) {

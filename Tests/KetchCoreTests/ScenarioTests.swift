@@ -65,6 +65,12 @@ func runScenario(_ script: [String]) throws -> [String] {
             c.nodes[i].following[id] = nil
             c.log("\(c.nodes[i].id) db \(id) FAILED")
             c.feed(i, .database(.failed(id, message: "WAL ends before consistent recovery point"), now: c.instant))
+        case "suspect", "trust":
+            guard words.count == 2 else { throw ScenarioError(line: line, message: "\(verb) sX sY (sX's failure detector about sY)") }
+            c.suspect(try server(words[0]), try server(words[1]), verb == "suspect")
+        case "writable":
+            guard let r = words.first else { throw ScenarioError(line: line, message: "writable R") }
+            c.transcript.append("writable \(r): \(c.writable(ReplicaID(r)))")
         case "crash": c.crash(try server(words[0]))
         case "restart": c.restart(try server(words[0]), reboot: false)
         case "reboot": c.restart(try server(words[0]), reboot: true)
