@@ -37,7 +37,7 @@ extension KetchCore {
             out.persist.append(.acceptor(a.record))
         }
         if case .epochOpen(let m) = message, a.record.current?.id == m.epoch, a.record.current?.state == .open {
-            learnOpened(id, m.epoch)
+            learnOpened(id, m.epoch, now: now)
         }
         send(reply, to: message.source)
     }
@@ -45,9 +45,18 @@ extension KetchCore {
     /// On a member, an epoch that opened at this acceptor is open for the replica record too, and
     /// its prior was revoked by a quorum (Step 9 only runs after Step 8). The primary itself
     /// learns it from Step 9's replies instead.
-    mutating func learnOpened(_ id: ReplicaID, _ epoch: EpochID) {
-        guard var st = replicas[id], st.record.epoch.id == epoch, st.record.primary != config.server,
+    ///
+    /// Only the epoch's designated primary runs Step 9, so a server that had taken the epoch
+    /// over learns here that its primary is alive and opening it: it gives the takeover up and
+    /// is a member again (issue 22: the takeover leader kept the epoch as its own, promoted,
+    /// and waited for a lease the serving primary renewed for ever).
+    mutating func learnOpened(_ id: ReplicaID, _ epoch: EpochID, now: Instant) {
+        guard var st = replicas[id], st.record.epoch.id == epoch,
               !st.record.epochOpen || st.record.prior != nil else { return }
+        if st.record.primary == config.server {
+            guard isTakeover(st.record) else { return }
+            giveUpTakeover(&st, now: now, why: "its primary opened it")
+        }
         st.record.epochOpen = true
         st.record.prior = nil
         persist(st.record)

@@ -90,8 +90,11 @@ extension KetchCore {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }
-        // Two members may both continue the same epoch; the lower server ID keeps it.
-        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, old.record.dataState == .inSync, m.source > me {
+        // Two members may both continue the same epoch; the lower server ID keeps it. The
+        // epoch's own primary always keeps it: its Create shows it is alive and leading, so a
+        // takeover of its epoch is given up (the record is rebuilt below, the copy follows it).
+        if let old, old.record.epoch.id == m.epoch, old.record.primary == me, old.record.dataState == .inSync, m.source > me,
+           m.source != m.epoch.server {
             send(.replicaCreateReply(reply(.olderEpoch)), to: m.source)
             return
         }

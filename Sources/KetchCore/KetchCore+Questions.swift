@@ -37,16 +37,26 @@ extension KetchCore {
         if let prior = st.record.prior, !st.progress.priorClosed {
             guard closePrior(&st, prior: prior, now: now) else { return }
         }
-        // Question 5: peers not in-sync → Step 5.
-        if !st.progress.replicated {
+        // Question 5: peers not in-sync → Step 5. A takeover skips it: Step 7 already ran, the
+        // data quorum may include the dead primary, and members still stream from it.
+        if !st.progress.replicated && !isTakeover(st.record) {
             guard replicate(&st, now: now) else { return }
         }
-        if !st.record.epochOpen && !st.record.epoch.quorumGroup.allSatisfy({ st.progress.setupAcks.contains($0) && ($0 == me || st.progress.createAcks.contains($0)) }) {
+        let takeover = isTakeover(st.record)
+        if !takeover && !st.record.epochOpen
+            && !st.record.epoch.quorumGroup.allSatisfy({ st.progress.setupAcks.contains($0) && ($0 == me || st.progress.createAcks.contains($0)) }) {
             announce(&st, now: now)
         }
         // Question 6: no lease for this epoch → Step 6.
         let target = LeaseTarget(epoch: st.record.epoch.id, successor: nil, group: st.record.epoch.quorumGroup)
         guard runProposer(&st, target: target, now: now) else { return }
+        if takeover && !st.dbPrimary && st.dbRetryAt == nil {
+            // Only now, holding the epoch's lease: its designated primary cannot hold it, so it
+            // neither serves nor completes Step 9 meanwhile. Promoting when the takeover began
+            // took a live primary's synchronous standby away just before it opened (issue 22).
+            st.dbPrimary = true
+            db(st.record.replica, .promote)
+        }
         // Step 7: mark the new data quorum in-sync.
         if st.record.peerState != .inSync {
             guard markInSync(&st, now: now) else { return }
@@ -55,7 +65,7 @@ extension KetchCore {
         if let prior = st.record.prior {
             guard revokePrior(&st, prior: prior, now: now) else { return }
         }
-        if st.progress.takeover {
+        if takeover {
             startEpoch(&st, now: now, why: "finishing the epoch taken over from a dead primary")
             return
         }
@@ -130,6 +140,15 @@ extension KetchCore {
             st.troubleSince = nil
             return
         }
+        if !asked && primaryLeasesHere(rec, now: now) {
+            // This server's own acceptor granted the primary the epoch's lease and the grant
+            // still runs: the primary renewed it less than a lease ago, so a failure detector
+            // that calls it unhealthy may be wrong (a loaded node missing probes). Step 3 could
+            // not lease the epoch before the grant ends anyway, so waiting for it costs a dead
+            // primary's failover nothing, and a live one is left alone (issue 22: a takeover
+            // begun on a 360 ms false suspicion promoted the serving primary's standby).
+            return
+        }
         if !asked {
             let home = rec.spec.homeServer.map(ServerID.init)
             let candidates = rec.epoch.dataQuorum.filter { isHealthy($0) }.sorted { a, b in
@@ -147,20 +166,19 @@ extension KetchCore {
         st.takeoverUntil = nil
         if rec.prior != nil && rec.peerState == .inSync {
             // The primary died after Step 7: continue its epoch from Step 3 with its ID, the
-            // only successor the prior epoch may now accept (PDF, Reliability).
+            // only successor the prior epoch may now accept (PDF, Reliability). Step 7 already
+            // ran (peers are in-sync), so Step 5 is not repeated: the data quorum may include
+            // the dead primary, and members still stream from it. This server only finishes
+            // Step 8 and then starts a fresh epoch (full Step 5) instead of opening. It is a
+            // takeover because the record names it primary of an epoch another server numbered
+            // (see `isTakeover`), which survives a restart. The primary may only look dead (a
+            // failure detector under load): nothing is promoted or announced before this
+            // server holds the epoch's lease, and the takeover is given up when the primary
+            // shows it goes on (it opens the epoch here, or sends Step 5 or 7 messages).
             st.record.primary = me
             st.progress = Progress(epoch: rec.epoch.id)
-            // Step 7 already ran (peers are in-sync), so Step 5 is not repeated: the data quorum
-            // may include the dead primary, and members still stream from it. This server only
-            // finishes Step 8 and then starts a fresh epoch (full Step 5) instead of opening.
-            st.progress.replicated = true
-            st.progress.takeover = true
             st.proposer = nil
             persist(st.record)
-            if !st.dbPrimary {
-                st.dbPrimary = true
-                db(rec.replica, .promote)
-            }
             note(rec.replica, rec.epoch.id, "taking over the unfinished epoch from \(rec.primary.short)")
             return
         }
@@ -168,12 +186,25 @@ extension KetchCore {
         startEpoch(&st, now: now, why: asked ? "switchover requested by \(rec.primary.short)" : silent ? "primary \(rec.primary.short) silent" : "primary \(rec.primary.short) unresponsive")
     }
 
+    /// Whether this server's acceptor holds an unexpired grant of the record's epoch to its
+    /// primary, for the epoch itself (not a Step 3 lease on behalf of a successor).
+    private func primaryLeasesHere(_ rec: ReplicaRecord, now: Instant) -> Bool {
+        guard let a = acceptors[rec.replica]?.epoch(rec.epoch.id)?.accepted else { return false }
+        return a.owner == rec.primary && a.successor == nil && now < a.expiry
+    }
+
     /// Question 3 for a group whose servers are all healthy: a data-quorum member that has not
     /// been caught up for `dataQuorumStall` (its Postgres hangs, or cannot write) holds every
     /// commit, so its synchronous place goes to an async member that is caught up, in a new
-    /// epoch by this primary (the usual Steps 1-9: safe whatever the trigger). Not when no
-    /// caught-up member could take the place: a new epoch would then only wait for a clone with
-    /// the primary closed, which is worse than waiting for the member.
+    /// epoch by this primary (the usual Steps 1-9: safe whatever the trigger).
+    ///
+    /// When no caught-up member can take the place, a serving primary never just waits for ever
+    /// (issue 22: a member that had promoted its copy in this very epoch held every commit for
+    /// good). It first points the member at itself again (the epoch's Replica Create, which a
+    /// member that took the epoch over also obeys); if the member is still not caught up after
+    /// two stalls and another member can take its place, that member does, in a new epoch whose
+    /// Step 5 waits for it to catch up. Not when the new data quorum would be the same: a new
+    /// epoch would then only close the primary to wait for the same member.
     ///
     /// Asked while serving an open, in-sync epoch, and while Step 5 of this server's own epoch
     /// waits for its data quorum: a server that took over while a data-quorum member's Postgres
@@ -188,7 +219,7 @@ extension KetchCore {
         // caught up, not from the promote. (A takeover of an unfinished epoch skips Step 5 and
         // starts a fresh epoch after Step 8.)
         let atStepFive = !rec.epochOpen && rec.peerState == .catchUp && st.progress.priorClosed && !st.progress.replicated
-            && !st.progress.takeover && st.dbPrimary && !st.caughtUp.isEmpty
+            && !isTakeover(rec) && st.dbPrimary && !st.caughtUp.isEmpty
         // `laggingSince` starts afresh when service starts and with every new epoch, so each
         // Step 5 and each stretch of service measures only its own gaps.
         guard let stall = config.dataQuorumStall, serving || atStepFive, st.handover == nil, st.giveWay == nil else { return }
@@ -199,15 +230,42 @@ extension KetchCore {
             st.laggingSince[s] = since
             if now >= since + stall { lagging.insert(s) }
         }
-        guard !lagging.isEmpty, atStepFive || st.laggingMoves.allowed(at: now, stall: stall) else { return }
+        guard !lagging.isEmpty else { return }
+        if serving { pointAgain(&st, lagging, stall: stall, now: now) }
+        guard atStepFive || st.laggingMoves.allowed(at: now, stall: stall) else { return }
         let home = rec.spec.homeServer.map(ServerID.init)
         guard let chosen = QuorumGroup.choose(me: me, current: rec.epoch, healthy: healthyServers, spec: rec.spec, home: home,
                                               lagging: lagging, caughtUp: st.caughtUp),
-              chosen.dataQuorum != rec.epoch.dataQuorum,
-              chosen.dataQuorum.allSatisfy({ $0 == me || st.caughtUp.contains($0) }) else { return }
+              chosen.dataQuorum != rec.epoch.dataQuorum else { return }
         let names = lagging.sorted().map(\.short).joined(separator: ",")
+        var why = "data-quorum member \(names) not caught up for \(stall.milliseconds) ms"
+        if !chosen.dataQuorum.allSatisfy({ $0 == me || st.caughtUp.contains($0) }) {
+            let stuck = lagging.contains { now >= (st.laggingSince[$0] ?? now) + stall * 2 }
+            guard serving, stuck else { return }
+            why = "data-quorum member \(names) not caught up for \((stall * 2).milliseconds) ms and no caught-up member to take its place; writes were held"
+        }
         if serving { st.laggingMoves.record(at: now, stall: stall) }
-        startEpoch(&st, now: now, why: "data-quorum member \(names) not caught up for \(stall.milliseconds) ms", choice: chosen)
+        startEpoch(&st, now: now, why: why, choice: chosen)
+    }
+
+    /// A serving primary's data-quorum members that stopped catching up get the epoch's Replica
+    /// Create again, once per stall: a member that follows another server, or took this epoch
+    /// over and promoted, streams from this primary again (the Create's repeat and takeover rules).
+    private mutating func pointAgain(_ st: inout ReplicaState, _ lagging: Set<ServerID>, stall: Span, now: Instant) {
+        guard st.pointedAgainAt.map({ now >= $0 + stall }) ?? true else { return }
+        st.pointedAgainAt = now
+        let create = replicaCreate(st)
+        for s in lagging.sorted() { send(.replicaCreate(create), to: s) }
+        note(st.record.replica, st.record.epoch.id, "data-quorum member \(lagging.sorted().map(\.short).joined(separator: ",")) has not streamed from this primary for \(stall.milliseconds) ms: sending it this epoch's Create again")
+    }
+
+    /// This epoch's Replica Create, as Step 5 sends it.
+    private func replicaCreate(_ st: ReplicaState) -> ReplicaCreate {
+        let epoch = st.record.epoch
+        return ReplicaCreate(replica: st.record.replica, source: config.server, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
+                             dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
+                             priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
+                             spec: st.record.spec)
     }
 
     /// Steps 1 and 2: choose the new epoch (unless the caller already has) and persist it with
@@ -305,10 +363,7 @@ extension KetchCore {
         let epoch = st.record.epoch
         guard due(st, 5, now: now) else { return }
         st.progress.lastSent[5] = now
-        let create = ReplicaCreate(replica: id, source: me, epoch: epoch.id, quorumGroup: epoch.quorumGroup,
-                                   dataQuorum: epoch.dataQuorum, asyncMembers: epoch.asyncMembers,
-                                   priorEpoch: st.record.prior?.id, priorQuorumGroup: st.record.prior?.quorumGroup ?? [],
-                                   spec: st.record.spec)
+        let create = replicaCreate(st)
         // Data members that answered but do not stream from us yet get it again: a stale
         // Create from another server may have pointed them elsewhere.
         for s in epoch.quorumGroup where s != me && (!st.progress.createAcks.contains(s) || (epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s))) {

@@ -9,8 +9,6 @@ struct Progress {
     /// Step 9 completed in this process while holding the lease.
     var opened = false
     var openStarted: Instant?
-    /// This server took over the epoch from its dead primary: it must not open it.
-    var takeover = false
     var closeAcks: Set<ServerID> = []
     var setupAcks: Set<ServerID> = []
     var createAcks: Set<ServerID> = []
@@ -98,6 +96,8 @@ struct ReplicaState {
     var laggingSince: [ServerID: Instant] = [:]
     /// As serving primary: the back-off between moves of lagging data-quorum members.
     var laggingMoves = LaggingMoves()
+    /// As serving primary: when lagging data-quorum members were last sent the epoch's Create.
+    var pointedAgainAt: Instant?
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
     /// by another server).

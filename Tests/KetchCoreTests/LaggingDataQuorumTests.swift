@@ -68,15 +68,23 @@ private func created(stall: Span?) throws -> ScenarioCluster {
 }
 
 /// With no caught-up member to take the place (the async member stalled too) nothing is
-/// started: a new epoch would only wait at Step 5 with the primary closed. Nor without the
-/// setting.
-@Test func noReconfigurationWithoutACaughtUpReplacementOrTheSetting() throws {
+/// started for two stalls; then the async member takes the place anyway (issue 22: commits
+/// must not be held for ever), and whichever copy recovers first gets commits going: here the
+/// old standby, which Step 5 of the new epoch moves back once it is caught up. Nothing at all
+/// without the setting.
+@Test func withoutACaughtUpReplacementTheMoveWaitsTwoStallsAndNothingWithoutTheSetting() throws {
     var both = try created(stall: .seconds(4))
     let first = try #require(both.nodes[0].core?.replicaRecord(r1)).epoch.id
     both.stalledDatabases = [1, 2]
-    _ = both.run(until: both.now + 10 * second)
+    _ = both.run(until: both.now + 7 * second)
     #expect(both.nodes[0].core?.replicaRecord(r1)?.epoch.id == first)
     #expect(both.nodes[0].core?.isServing(r1) == true)
+    _ = both.run(until: both.now + 3 * second)
+    #expect(both.nodes[0].core?.replicaRecord(r1)?.epoch.dataQuorum == [s1, s3])
+    both.stalledDatabases = [2]
+    let served = both.run(until: both.now + 20 * second) { $0.contains("s1 [r1") && $0.contains("serving as primary") }
+    #expect(served)
+    #expect(both.writable(r1) == "yes: s1 with [s2]")
 
     var off = try created(stall: nil)
     let offFirst = try #require(off.nodes[0].core?.replicaRecord(r1)).epoch.id
