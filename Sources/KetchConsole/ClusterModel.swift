@@ -232,7 +232,9 @@ public struct ClusterModel: Hashable, Sendable {
                                       dataState: m.dataState, postgres: own?.postgres ?? m.postgres,
                                       selfReported: own?.postgres != nil, reachable: live.contains(m.server))
         }
-        let disagreeing = fresh.filter { $0.status.primary != s.primary || $0.status.epoch?.id != s.epoch?.id }
+        // A reporter whose copy is on a dead branch says so (`stale`): its last knowledge is not
+        // an opinion about the replica, and it asks the others until it knows better.
+        let disagreeing = fresh.filter { $0.status.stale != true && ($0.status.primary != s.primary || $0.status.epoch?.id != s.epoch?.id) }
             .map { names[$0.reporter] ?? $0.endpoint }.sorted()
         return DatabaseView(replica: s.replica, name: s.name, quorumGroupSize: s.quorumGroupSize, port: s.port,
                             closedPort: s.closedPort, primary: s.primary, epoch: s.epoch, priorEpoch: s.priorEpoch,

@@ -23,6 +23,7 @@ extension KetchCore {
         }
         if st.giveWay != nil { continueGivingWay(&st, now: now) }
         if st.dbRetryAt != nil { retryDatabase(&st, now: now) }
+        if asksForCurrentEpoch(st.record) { askForCurrentEpoch(&st, now: now) }
         // Question 2: only an in-sync copy in the data quorum may act.
         guard st.record.dataState == .inSync, st.record.epoch.dataQuorum.contains(me) else { return }
         // Question 3: unresponsive members (or a missing/abdicating primary) → Step 1.

@@ -25,8 +25,11 @@ extension KetchCore {
                 lease.remainingMs = (a.expiry - now).milliseconds
                 lease.ballot = a.ballot
             }
+            // A dead-branch copy never calls itself primary: it is a spare until it learns more.
+            let stale = isStale(rec)
+            let primary = stale && rec.primary == config.server ? nil : rec.primary
             let members = rec.epoch.quorumGroup.map { s -> ReplicaMemberStatus in
-                let role = rec.epoch.role(of: s, primary: rec.primary)
+                let role = stale && s == config.server && rec.primary == s ? MemberRole.spare : rec.epoch.role(of: s, primary: primary)
                 let data: DataState?
                 if s == config.server { data = rec.dataState }
                 else if rec.epoch.dataQuorum.contains(s) && rec.epoch.dataQuorum.contains(config.server) { data = rec.peerState }
@@ -37,8 +40,8 @@ extension KetchCore {
             }
             return ReplicaStatus(replica: id, name: rec.spec.name, quorumGroupSize: rec.spec.quorumGroupSize,
                                  port: rec.spec.dbConfig.port, closedPort: rec.spec.dbConfig.closedPort,
-                                 primary: rec.epochOpen ? rec.primary : nil, epoch: epoch, priorEpoch: prior,
-                                 lease: lease, members: members)
+                                 primary: rec.epochOpen ? primary : nil, epoch: epoch, priorEpoch: prior,
+                                 lease: lease, members: members, stale: stale ? true : nil)
         }
     }
 

@@ -201,6 +201,8 @@ public struct KetchCore: Sendable {
         case .replicaUpdateInSync(let m): memberInSync(m, now: now)
         case .replicaDelete(let m): forget(m.replica, reason: "deleted by \(m.source.short)")
         case .switchover(let m): switchoverRequested(m, now: now)
+        case .replicaQuery(let m): answerQuery(m)
+        case .replicaQueryReply(let r): learnCurrent(r, now: now)
         }
     }
 

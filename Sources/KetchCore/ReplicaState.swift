@@ -98,6 +98,8 @@ struct ReplicaState {
     var laggingMoves = LaggingMoves()
     /// As serving primary: when lagging data-quorum members were last sent the epoch's Create.
     var pointedAgainAt: Instant?
+    /// As a stale copy: when the others were last asked which epoch the replica is in.
+    var queriedAt: Instant?
     var postgres: PostgresStatus?
     /// As primary: not renewing or reconfiguring until then (switchover, or the epoch was closed
     /// by another server).

@@ -26,6 +26,11 @@ public enum KetchMessage: Hashable, Codable, Sendable {
     case replicaDelete(EpochRequest)
     /// Not in the PDF: the primary of `epoch` asks the receiver to take over (planned switchover).
     case switchover(EpochRequest)
+    /// Not in the PDF: a server whose copy is on a dead branch (its epoch was replaced while it
+    /// was away) asks which epoch the replica is in now; `epoch` is the one it knows.
+    case replicaQuery(EpochRequest)
+    /// The answer of a server that knows a newer epoch: the epoch and who leads it (no spec).
+    case replicaQueryReply(ReplicaCurrent)
 
     public var replica: ReplicaID { header.replica }
     public var source: ServerID { header.source }
@@ -42,7 +47,9 @@ public enum KetchMessage: Hashable, Codable, Sendable {
         case .epochRevoke(let m): (m.replica, m.source, m.epoch)
         case .epochRevokeReply(let m): (m.replica, m.source, m.epoch)
         case .replicaCreate(let m): (m.replica, m.source, m.epoch)
-        case .epochOpen(let m), .epochClose(let m), .replicaUpdateInSync(let m), .replicaDelete(let m), .switchover(let m):
+        case .replicaQueryReply(let m): (m.replica, m.source, m.epoch)
+        case .epochOpen(let m), .epochClose(let m), .replicaUpdateInSync(let m), .replicaDelete(let m), .switchover(let m),
+             .replicaQuery(let m):
             (m.replica, m.source, m.epoch)
         case .epochSetupReply(let m), .epochOpenReply(let m), .epochCloseReply(let m), .replicaCreateReply(let m),
              .replicaUpdateInSyncReply(let m), .leaseReleaseReply(let m):
@@ -73,6 +80,8 @@ public enum KetchMessage: Hashable, Codable, Sendable {
         case .replicaUpdateInSyncReply: "in-sync-reply"
         case .replicaDelete: "delete"
         case .switchover: "switchover"
+        case .replicaQuery: "query"
+        case .replicaQueryReply: "query-reply"
         }
     }
 }
@@ -241,6 +250,25 @@ public struct EpochRevokeReply: Hashable, Codable, Sendable {
 /// Replica · Create · Request: the epoch metadata every member persists (PDF, Replica
 /// Management) plus what a member needs to configure its copy. The sender is the primary that
 /// members stream from.
+/// Which epoch a replica is in, as a server outside it needs to know to stop calling itself
+/// primary of a replaced epoch and to follow the copy that serves. Carries no spec or password.
+public struct ReplicaCurrent: Hashable, Codable, Sendable {
+    public var replica: ReplicaID
+    public var source: ServerID
+    public var epoch: EpochID
+    public var primary: ServerID
+    public var quorumGroup: [ServerID]
+    public var dataQuorum: [ServerID]
+    public var asyncMembers: [ServerID]
+    /// Step 9 completed: the primary may serve.
+    public var open: Bool
+    public init(replica: ReplicaID, source: ServerID, epoch: EpochID, primary: ServerID, quorumGroup: [ServerID],
+                dataQuorum: [ServerID], asyncMembers: [ServerID], open: Bool) {
+        self.replica = replica; self.source = source; self.epoch = epoch; self.primary = primary
+        self.quorumGroup = quorumGroup; self.dataQuorum = dataQuorum; self.asyncMembers = asyncMembers; self.open = open
+    }
+}
+
 public struct ReplicaCreate: Hashable, Codable, Sendable {
     public var replica: ReplicaID
     public var source: ServerID

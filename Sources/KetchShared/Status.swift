@@ -94,9 +94,14 @@ public struct ReplicaStatus: Hashable, Codable, Sendable {
     public var priorEpoch: EpochStatus?
     public var lease: LeaseStatus?
     public var members: [ReplicaMemberStatus]
-    public init(replica: ReplicaID, name: String, quorumGroupSize: Int, port: Int, closedPort: Int, primary: ServerID?, epoch: EpochStatus?, priorEpoch: EpochStatus?, lease: LeaseStatus?, members: [ReplicaMemberStatus]) {
+    /// True when the reporter's copy is on a dead branch: its epoch was replaced while it was
+    /// away, and what it says of epoch and primary is its last knowledge, not the replica's
+    /// state. Absent (nil) otherwise, and from reporters that predate the field.
+    public var stale: Bool?
+    public init(replica: ReplicaID, name: String, quorumGroupSize: Int, port: Int, closedPort: Int, primary: ServerID?, epoch: EpochStatus?, priorEpoch: EpochStatus?, lease: LeaseStatus?, members: [ReplicaMemberStatus], stale: Bool? = nil) {
         self.replica = replica; self.name = name; self.quorumGroupSize = quorumGroupSize; self.port = port; self.closedPort = closedPort
         self.primary = primary; self.epoch = epoch; self.priorEpoch = priorEpoch; self.lease = lease; self.members = members
+        self.stale = stale
     }
 }
 

@@ -137,6 +137,23 @@ import Testing
         #expect(merged.disagreeing == ["server1", "server3"])
     }
 
+    /// Issue 22: a server left out of the group after whole-cluster restarts kept its closed
+    /// epoch, and the `!` fired for good. A reporter that says its copy is on a dead branch is
+    /// not a member that disagrees; one that does not say so still is.
+    @Test func aStaleCopysOldViewIsNotADisagreement() {
+        var r = Fixture.run(ticks: 0)
+        var old = Fixture.healthyDBs()[0]
+        old.epochSeq = 1; old.primary = "server2"
+        old.members = [("server2", .primary, .inSync), ("server1", .sync, .inSync), ("server3", .async, .catchUp)]
+        var stale = Fixture.replicaStatus(old, reporter: "server2")
+        stale.stale = true
+        r.delta("server2", .replica(stale))
+        #expect(r.model.cluster.database(named: "mydb1")!.disagreeing.isEmpty)
+        stale.stale = nil
+        r.delta("server2", .replica(stale))
+        #expect(r.model.cluster.database(named: "mydb1")!.disagreeing == ["server2"])
+    }
+
     @Test func leaseRemainingAgesBetweenReportsAndHistoriesAreSampledEverySecond() {
         let m = Fixture.model(ticks: 3)
         let db = m.cluster.database(named: "mydb1")!

@@ -105,6 +105,9 @@ enum WireFixtures {
             .replicaUpdateInSyncReply(reply),
             .replicaDelete(request),
             .switchover(request),
+            .replicaQuery(EpochRequest(replica: r, source: s2, epoch: e)),
+            .replicaQueryReply(ReplicaCurrent(replica: r, source: s1, epoch: next, primary: s2, quorumGroup: [s1, s2], dataQuorum: [s1, s2],
+                                              asyncMembers: [], open: true)),
         ]
         return messages.map { PeerEnvelope(from: $0.source, message: .ketch($0)) }
     }()
