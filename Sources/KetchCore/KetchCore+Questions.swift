@@ -120,13 +120,13 @@ extension KetchCore {
         let group = rec.epoch.quorumGroup
         if rec.primary == me {
             if let until = st.standDownUntil, now < until { return }
-            let allHealthy = group.allSatisfy { isHealthy($0) }
+            let allHealthy = !group.contains { goneFromGroup($0, st, now: now) }
             let canGrow = group.count < rec.spec.quorumGroupSize && healthyServers.contains { !group.contains($0) }
             guard !allHealthy || canGrow else {
                 considerLaggingDataQuorum(&st, now: now)
                 return
             }
-            let missing = group.filter { !isHealthy($0) }
+            let missing = group.filter { goneFromGroup($0, st, now: now) }
             // A revoke towards this epoch may already stand at some acceptors: finish Step 8
             // before starting another epoch, or the prior could be stuck with two successors.
             if rec.prior != nil && rec.peerState == .inSync { return }

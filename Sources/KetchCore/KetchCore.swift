@@ -73,7 +73,7 @@ public struct KetchCore: Sendable {
         case .received(_, let message, _):
             dispatch(message, now: now)
         case .membership(let view, _):
-            updateHealthy(view)
+            updateHealthy(view, now: now)
             for id in sortedReplicaIDs() { drive(id, now: now) }
         case .database(let report, _):
             database(report, now: now)
@@ -118,11 +118,31 @@ public struct KetchCore: Sendable {
     /// Question 3 waits for the first membership event: before it, everyone looks unresponsive.
     var membershipKnown = false
 
-    mutating func updateHealthy(_ view: [ServerID: Bool]) {
+    /// Since when each server the failure detector calls unhealthy has been so (volatile).
+    var unhealthySince: [ServerID: Instant] = [:]
+
+    mutating func updateHealthy(_ view: [ServerID: Bool], now: Instant) {
         membershipKnown = true
         var s = Set(view.filter { $0.value }.map(\.key))
         s.insert(config.server)
         healthyServers = s.sorted()
+        var since: [ServerID: Instant] = [:]
+        for (server, healthy) in view where !healthy && server != config.server { since[server] = unhealthySince[server] ?? now }
+        unhealthySince = since
+    }
+
+    /// Whether a primary should reconfigure around group member `s` now. A failure detector on
+    /// a loaded node suspects live members for a few hundred ms at a time (issue 22: under eight
+    /// parallel clones and promotes on two cores every member was suspected and cleared again
+    /// every second or so), and each reconfiguration fences the primary for a whole new epoch.
+    /// So a member is believed gone at once only when it holds up commits: a data-quorum member
+    /// that this primary's database does not report caught up. One that is caught up (its
+    /// Postgres streams from ours and replies), or that is not in the data quorum, is waited for
+    /// up to a lease; a real failure still ends the stream within a poll or two.
+    func goneFromGroup(_ s: ServerID, _ st: ReplicaState, now: Instant) -> Bool {
+        guard !isHealthy(s) else { return false }
+        let holdsCommits = st.record.epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s)
+        return holdsCommits || now >= (unhealthySince[s] ?? now) + config.leaseDuration
     }
 
     mutating func send(_ message: KetchMessage, to server: ServerID) {
