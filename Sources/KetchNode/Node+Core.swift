@@ -16,7 +16,7 @@ extension Node {
         var records: [PersistRecord] = []
         for r in try store.all(kind: coreStoreKind) {
             do { records.append(try decoder.decode(PersistRecord.self, from: r.value)) } catch {
-                throw NodeError("store-corrupt", "record '\(r.key)' in \(config.dataDirectory)/ketch.db cannot be read (\(error)); restore the file from a backup or move it aside")
+                throw NodeError("store-corrupt", "record '\(r.key)' in \(config.dataDirectory)/ketch.db cannot be read (\(error)); move the file aside (this server then joins as a new identity); never restore it from a backup: an older ketch.db takes back promises and grants this server's acceptor gave, which can let two servers hold one lease")
             }
         }
         return KetchCore(config: config.core(server: identity.serverID), bootID: MonotonicClock.bootID(), restoring: records)

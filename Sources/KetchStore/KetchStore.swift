@@ -57,7 +57,7 @@ public final class KetchStore: @unchecked Sendable {
             try connection.execute("PRAGMA synchronous=FULL")
             let check = try connection.query("PRAGMA quick_check") { $0.text(0) ?? "" }
             guard check == ["ok"] else {
-                throw StoreError(code: .corrupt, message: "\(path) fails its integrity check (\(check.prefix(3).joined(separator: "; "))); move the file aside (this server then starts with a new identity) or restore it from a backup")
+                throw StoreError(code: .corrupt, message: "\(path) fails its integrity check (\(check.prefix(3).joined(separator: "; "))); move the file aside (this server then joins as a new identity); never restore it from a backup: an older ketch.db takes back promises and grants this server's acceptor gave, which can let two servers hold one lease")
             }
             try migrate(connection, path: path)
         } catch {

@@ -143,7 +143,7 @@ final class SQLiteConnection {
         switch primary {
         case SQLITE_CORRUPT, SQLITE_NOTADB:
             code = .corrupt
-            fix = "move the file aside (this server then starts with a new identity) or restore it from a backup"
+            fix = "move the file aside (this server then joins as a new identity); never restore it from a backup: an older ketch.db takes back promises and grants this server's acceptor gave, which can let two servers hold one lease"
         case SQLITE_READONLY:
             code = .readOnly
             fix = "make the file and its directory writable by this user"

@@ -214,6 +214,11 @@ let sampleIdentity = RuntimeIdentity(
         let garbage = Data(String(repeating: "this is not a sqlite database\n", count: 200).utf8)
         _ = FileManager.default.createFile(atPath: dir.file("ketch.db"), contents: garbage)
         expectStoreError(.corrupt) { _ = try KetchStore.open(dataDirectory: dir.path) }
+        // Issue 15, bug 6: the advice is to move the file aside, never to restore a backup (an
+        // older file takes back the acceptor's promises and grants).
+        do { _ = try KetchStore.open(dataDirectory: dir.path) } catch let error as StoreError {
+            #expect(error.message.contains("move the file aside") && error.message.contains("never restore it from a backup"), "\(error.message)")
+        }
         // Nothing was overwritten.
         #expect(FileManager.default.contents(atPath: dir.file("ketch.db")) == garbage)
     }
@@ -233,6 +238,12 @@ let sampleIdentity = RuntimeIdentity(
         expectStoreError(.corrupt) {
             let store = try KetchStore.open(dataDirectory: dir.path)
             _ = try store.all(kind: "k")
+        }
+        do {
+            let store = try KetchStore.open(dataDirectory: dir.path)
+            _ = try store.all(kind: "k")
+        } catch let error as StoreError {
+            #expect(error.message.contains("never restore it from a backup"), "\(error.message)")
         }
     }
 
