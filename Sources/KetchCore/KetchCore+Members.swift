@@ -23,10 +23,13 @@ extension KetchCore {
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
         if r.refusal == .revokedToOther && p.revokedElsewhere { supersededEpoch(&st, r.epoch, successor: r.successor) }
-        if acquired, p.target.successor == nil, !p.leaseAllOpen, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
-           !st.progress.opened {
+        if acquired, p.target.successor == nil, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
+           p.leaseSawClosed || (!p.leaseAllOpen && !st.progress.opened) {
             // Our open epoch was closed by another server that is reconfiguring: stop renewing
-            // (a renewal would block its revoke) and let it finish.
+            // (a renewal would block its revoke) and let it finish. Whether or not this process
+            // opened it: an epoch is closed if any acceptor says so (issue 15, bug 1: with
+            // `progress.opened` set, a healed old primary renewed its closed epoch for ever and
+            // the successor's Step 8 was refused).
             st.standDownUntil = now + config.leaseDuration * 3
             st.proposer = nil
             note(r.replica, r.epoch, "epoch closed by another server; standing down")

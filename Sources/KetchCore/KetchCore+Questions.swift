@@ -91,7 +91,10 @@ extension KetchCore {
     func mayServe(_ st: ReplicaState, now: Instant) -> Bool {
         guard let p = st.proposer, p.target.epoch == st.record.epoch.id, p.target.successor == nil, p.holds(at: now),
               st.record.primary == config.server, st.record.epochOpen, st.standDownUntil == nil else { return false }
-        return p.leaseAllOpen || st.progress.opened
+        // Step 9 in this process covers the lease taken at Step 6, before the epoch was open at
+        // the acceptors; a lease that any acceptor granted with the epoch closed never serves
+        // (issue 15, bug 1: a returning old primary re-leased its closed epoch and served it).
+        return p.leaseAllOpen || (st.progress.opened && !p.leaseSawClosed)
     }
 
     private mutating func serve(_ st: inout ReplicaState, now: Instant) {

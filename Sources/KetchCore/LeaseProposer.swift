@@ -16,7 +16,7 @@ struct LeaseProposer {
         case idle
         case preparing(ballot: Ballot, started: Instant, granted: Set<ServerID>)
         /// `started` is the instant read *before* the proposes were sent: the lease timer's origin.
-        case proposing(ballot: Ballot, started: Instant, granted: Set<ServerID>, allOpen: Bool)
+        case proposing(ballot: Ballot, started: Instant, granted: Set<ServerID>, allOpen: Bool, sawClosed: Bool = false)
     }
 
     let target: LeaseTarget
@@ -25,6 +25,9 @@ struct LeaseProposer {
     var leaseEnd: Instant?
     /// Every acceptor of the quorum that granted the lease reported the epoch open.
     var leaseAllOpen = false
+    /// Some acceptor that granted the lease reported the epoch closed: another server's Step 4
+    /// closed it, and an epoch is closed if any acceptor says so.
+    var leaseSawClosed = false
     /// When the current lease's propose round started (renewal is measured from here).
     var leaseStarted: Instant?
     /// Do not start a new round before this (another server's lease, or backoff).
@@ -66,7 +69,7 @@ struct LeaseProposer {
             if now < notBefore { return false }
             if holds(at: now), let s = leaseStarted { return now >= s + renewPeriod }
             return true
-        case .preparing(_, let started, _), .proposing(_, let started, _, _):
+        case .preparing(_, let started, _), .proposing(_, let started, _, _, _):
             return now >= started + retry
         }
     }
@@ -116,7 +119,7 @@ struct LeaseProposer {
     /// Handles a propose reply; returns true when the lease was (re)acquired by this reply.
     mutating func proposeReply(_ r: LeaseProposeReply, now: Instant, timing: LeaseTiming, backoff: Span) -> Bool {
         if r.refusal == .revokedToOther, target.group.contains(r.source) { revokedAt.insert(r.source) }
-        guard case .proposing(let ballot, let started, var granted, var allOpen) = phase, r.ballot == ballot,
+        guard case .proposing(let ballot, let started, var granted, var allOpen, var sawClosed) = phase, r.ballot == ballot,
               target.group.contains(r.source) else { return false }
         if r.refusal != nil {
             refusedInRound.insert(r.source)
@@ -129,14 +132,16 @@ struct LeaseProposer {
         granted.insert(r.source)
         // Step 3: the epoch counts as closed if any granting acceptor reports a state other than open.
         if r.epochState != .open { allOpen = false }
+        if r.epochState == .closed { sawClosed = true }
         guard granted.count >= target.quorum else {
-            phase = .proposing(ballot: ballot, started: started, granted: granted, allOpen: allOpen)
+            phase = .proposing(ballot: ballot, started: started, granted: granted, allOpen: allOpen, sawClosed: sawClosed)
             return false
         }
         phase = .idle
         leaseEnd = started + timing.proposerLease
         leaseStarted = started
         leaseAllOpen = allOpen
+        leaseSawClosed = sawClosed
         return true
     }
 }

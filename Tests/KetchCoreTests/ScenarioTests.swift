@@ -65,6 +65,11 @@ func runScenario(_ script: [String]) throws -> [String] {
             c.nodes[i].following[id] = nil
             c.log("\(c.nodes[i].id) db \(id) FAILED")
             c.feed(i, .database(.failed(id, message: "WAL ends before consistent recovery point"), now: c.instant))
+        case "stall-db", "unstall-db":
+            // The server's Postgres stops keeping up (or catches up again): its primary no longer
+            // reports it caught up, as when a clone or rewind takes longer than a lease.
+            let i = try server(words.first ?? "")
+            if verb == "stall-db" { c.stalledDatabases.insert(i) } else { c.stalledDatabases.remove(i) }
         case "suspect", "trust":
             guard words.count == 2 else { throw ScenarioError(line: line, message: "\(verb) sX sY (sX's failure detector about sY)") }
             c.suspect(try server(words[0]), try server(words[1]), verb == "suspect")
