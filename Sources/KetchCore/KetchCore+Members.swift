@@ -224,8 +224,9 @@ extension KetchCore {
         switch report {
         case .replication(_, let caughtUp):
             // Only while this server has told its database to be the primary: a report polled
-            // just before a follow (or before the promote) belongs to another term.
-            st.caughtUp = st.dbPrimary ? Set(caughtUp) : []
+            // just before a follow (or before the promote) belongs to another term. Nor while a
+            // fence is under way: the report may predate commits acknowledged before it.
+            st.caughtUp = st.dbPrimary && st.fencesUnconfirmed == 0 ? Set(caughtUp) : []
         case .failed(_, let message):
             st.postgres = PostgresStatus(state: "failed", error: message)
             note(id, st.record.epoch.id, "database failed: \(message)")

@@ -4,9 +4,14 @@ import KetchShared
 /// the target to take over, which then finds the lease free instead of waiting for it to end.
 extension KetchCore {
     /// Stops client service and records the fence as not yet confirmed by the node.
+    /// Stops client service. The caught-up standbys reported while serving are forgotten, and
+    /// reports are ignored until the fence is confirmed: a standby caught up before the last
+    /// commits were acknowledged is not caught up with them, and a Step 5 that counted it could
+    /// open an epoch whose data quorum lacks acknowledged writes (issue 15, bug 3).
     mutating func fence(_ st: inout ReplicaState) {
         st.serving = nil
         st.fencesUnconfirmed += 1
+        st.caughtUp = []
         db(st.record.replica, .fence)
     }
 
