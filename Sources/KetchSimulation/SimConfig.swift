@@ -4,6 +4,9 @@ import KetchShared
 /// Everything about one simulated run except what the seed decides.
 public struct SimConfig: Sendable {
     public var seed: UInt64
+    /// Liveness counts a replica recovered only once a write issued after the heal is
+    /// acknowledged by its data quorum, not just when a full-size group serves it.
+    public var livenessNeedsAck = false
     /// Simulated seconds of faults (the safety phase).
     public var safetySeconds: Int64 = 20
     /// After healing, a primary must serve every replica again within this many simulated seconds.
@@ -23,9 +26,13 @@ public struct SimConfig: Sendable {
 
     public init(seed: UInt64, mutation: Mutation = .none) { self.seed = seed; self.mutation = mutation }
 
+    /// Whether the liveness phase waits for an acknowledged write (see `livenessNeedsAck`).
+    var needsAck: Bool { livenessNeedsAck }
+
     /// The command that replays this run.
     public var replayCommand: String {
         var s = "ketch-sim --seed \(seed)"
+        if livenessNeedsAck { s += " --liveness-ack" }
         if mutation != .none { s += " --mutation \(mutation.rawValue)" }
         if beyondDrift { s += " --beyond-drift" }
         if safetySeconds != 20 { s += " --safety-seconds \(safetySeconds)" }
@@ -51,10 +58,13 @@ public struct SimResult: Sendable {
     public var coreSteps = 0
     public var simulatedNs: Int64 = 0
     public var ackedWrites = 0
+    /// Writes issued after the heal and acknowledged by their data quorum.
+    public var ackedAfterHeal = 0
     public var reads = 0
     /// Database actions the Postgres model failed (promote, follow, clone).
     public var databaseFailures = 0
-    /// Milliseconds from healing to every replica served by a full-size group.
+    /// Milliseconds from healing to every replica served by a full-size group (and, where
+    /// liveness needs it, a write acknowledged).
     public var recoveryMs: Int64?
     /// Wall-clock nanoseconds spent inside `KetchCore.handle` (with `measureCore`).
     public var coreNs: Int64 = 0

@@ -162,7 +162,15 @@ extension Simulation {
                         guard servers[j].machineUp, dbs[slot(j, r)].role == .standby(i) else { return false }
                         return dbs[slot(j, r)].log.count > index && dbs[slot(j, r)].log[index] == v
                     }
-                    if everyone { report(checker.acknowledge(replica: replicaIDs[r], value: v, server: i, now: now)) } else { still.append(v) }
+                    if everyone {
+                        report(checker.acknowledge(replica: replicaIDs[r], value: v, server: i, now: now))
+                        if let h = healValue, v >= h {
+                            checker.livenessAcked.insert(replicaIDs[r])
+                            result.ackedAfterHeal += 1
+                        }
+                    } else {
+                        still.append(v)
+                    }
                 }
                 dbs[k].pending = still
                 if !still.isEmpty { replicationDirty = true }
@@ -190,7 +198,6 @@ extension Simulation {
         }
         if healed, livenessStart != nil, recovered(id) {
             checker.livenessServed.insert(id)
-            if livenessDone { recoveredAt = now }
         }
     }
 
@@ -279,6 +286,7 @@ extension Simulation {
         case .all:
             healed = true
             livenessStart = now
+            healValue = nextValue
             trace("HEAL everything; liveness phase")
             blocked = Array(repeating: false, count: servers.count * servers.count)
             blockedCount = 0

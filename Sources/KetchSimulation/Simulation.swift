@@ -85,6 +85,8 @@ public struct Simulation {
     var livenessStart: Int64?
     var healed = false
     var recoveredAt: Int64?
+    /// The first value written after the heal: liveness waits for one of these to be acknowledged.
+    var healValue: Int?
     let tickNs: Int64 = 100_000_000
     let leaseDuration = Span.seconds(3)
 
@@ -192,11 +194,23 @@ public struct Simulation {
             result.steps += 1
             step(event)
             if !result.violations.isEmpty { break }
-            if livenessDone { break }
+            if livenessDone {
+                recoveredAt = now
+                break
+            }
         }
         if result.violations.isEmpty && !livenessDone {
             let missing = replicaIDs.filter { !checker.livenessServed.contains($0) }
-            violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
+            if !config.needsAck {
+                violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
+            } else {
+                let unacked = replicaIDs.filter { !checker.livenessAcked.contains($0) }
+                var parts: [String] = []
+                if !missing.isEmpty { parts.append("\(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group") }
+                if !unacked.isEmpty { parts.append("\(unacked.map(\.rawValue).joined(separator: ",")) acknowledged no write issued after it") }
+                let states = replicaIDs.filter { missing.contains($0) || unacked.contains($0) }.map(describeLeaders)
+                violate("liveness", "after healing at \(config.safetySeconds)s, within \(config.livenessBoundSeconds)s \(parts.joined(separator: " and ")): \(states.joined(separator: "; "))")
+            }
         }
         result.simulatedNs = now
         result.recoveryMs = livenessStart.map { (recoveredAt ?? now) - $0 }.map { $0 / 1_000_000 }
@@ -205,7 +219,28 @@ public struct Simulation {
         return result
     }
 
-    var livenessDone: Bool { healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) } }
+    var livenessDone: Bool {
+        healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) }
+            && (!config.needsAck || replicaIDs.allSatisfy { checker.livenessAcked.contains($0) })
+    }
+
+    /// Who believes it leads `id`, and what each database is: enough to see two primaries of
+    /// one epoch (e.g. "s4 primary of 7@s4 open serving, s2 primary of 7@s4 not open").
+    func describeLeaders(_ id: ReplicaID) -> String {
+        let r = replicaIndex[id]!
+        var leaders: [String] = [], roles: [String] = []
+        for i in servers.indices {
+            switch dbs[slot(i, r)].role {
+            case .none: break
+            case .primary: roles.append("\(serverIDs[i])=primary")
+            case .standby(let p): roles.append("\(serverIDs[i])=standby(\(serverIDs[p]))")
+            }
+            guard let core = servers[i].core, let rec = core.replicaRecord(id), rec.primary == serverIDs[i] else { continue }
+            leaders.append("\(serverIDs[i]) primary of \(rec.epoch.id.short)\(rec.epochOpen ? " open" : " not open")"
+                + (core.isServing(id) ? " serving" : "") + (rec.dataState == .inSync ? "" : " catch-up"))
+        }
+        return "\(id): \(leaders.isEmpty ? "no primary" : leaders.joined(separator: ", ")); databases \(roles.joined(separator: " "))"
+    }
 
     /// After healing: the replica is served and its group is back at its target size.
     func recovered(_ id: ReplicaID) -> Bool {

@@ -16,6 +16,8 @@ struct KetchSim: ParsableCommand {
     @Flag(help: "Let one clock drift beyond the configured bound.") var beyondDrift = false
     @Flag(help: "Never fail a database action in the Postgres model (runs as before failures were modelled).") var noDatabaseFailures = false
     @Option(help: "Simulated seconds of faults per seed.") var safetySeconds: Int64 = 20
+    @Flag(help: "Count a replica recovered only when a write issued after the heal is acknowledged, not just when a full-size group serves it.")
+    var livenessAck = false
     @Option(help: "Run a campaign's seeds on this many threads (1-64); results and output are those of one job, in seed order.")
     var jobs: Int = 1
     @Flag(help: "Benchmark: 5 servers × 20 replicas; print core steps per second and simulation speed-up.") var bench = false
@@ -41,6 +43,7 @@ struct KetchSim: ParsableCommand {
             c.databaseFailures = !noDatabaseFailures
             c.safetySeconds = safetySeconds
             c.trace = trace
+            c.livenessNeedsAck = livenessAck
         }
         if let seed {
             var config = SimConfig(seed: seed, mutation: mutation)
