@@ -1,11 +1,28 @@
 import KetchCore
 import KetchShared
 
+/// What kind of run the seed draws.
+public enum SimShape: String, Sendable, CaseIterable {
+    /// 3-7 servers, 2-4 replicas homed round the servers, every kind of fault (the default).
+    case random
+    /// What an operator with several databases sees when one server dies: 4-5 servers, 6-8
+    /// replicas of group size 3 whose primaries are all on one server, that server's node killed
+    /// (kill -9) while writes go on, so the failovers run in parallel on the same few servers,
+    /// which get slow under the load; failure detectors that now and then suspect a live server
+    /// for a moment (more often when it or they are loaded). No other faults. Issue 22.
+    case parallelFailover = "parallel-failover"
+}
+
 /// Everything about one simulated run except what the seed decides.
 public struct SimConfig: Sendable {
     public var seed: UInt64
+    public var shape: SimShape = .random
+    /// parallel-failover: a failure detector suspects a live server now and then, for 100-500 ms.
+    public var falseSuspicions = true
+    /// parallel-failover: a server busy with many database actions handles its events late.
+    public var slowNodes = true
     /// Liveness counts a replica recovered only once a write issued after the heal is
-    /// acknowledged by its data quorum, not just when a full-size group serves it.
+    /// acknowledged by its data quorum (always so in parallel-failover).
     public var livenessNeedsAck = false
     /// Simulated seconds of faults (the safety phase).
     public var safetySeconds: Int64 = 20
@@ -27,12 +44,15 @@ public struct SimConfig: Sendable {
     public init(seed: UInt64, mutation: Mutation = .none) { self.seed = seed; self.mutation = mutation }
 
     /// Whether the liveness phase waits for an acknowledged write (see `livenessNeedsAck`).
-    var needsAck: Bool { livenessNeedsAck }
+    var needsAck: Bool { livenessNeedsAck || shape == .parallelFailover }
 
     /// The command that replays this run.
     public var replayCommand: String {
         var s = "ketch-sim --seed \(seed)"
-        if livenessNeedsAck { s += " --liveness-ack" }
+        if shape != .random { s += " --shape \(shape.rawValue)" }
+        if shape == .parallelFailover && !falseSuspicions { s += " --no-false-suspicions" }
+        if shape == .parallelFailover && !slowNodes { s += " --no-slow-nodes" }
+        if livenessNeedsAck && shape == .random { s += " --liveness-ack" }
         if mutation != .none { s += " --mutation \(mutation.rawValue)" }
         if beyondDrift { s += " --beyond-drift" }
         if safetySeconds != 20 { s += " --safety-seconds \(safetySeconds)" }
