@@ -20,6 +20,8 @@ struct Invariants {
     var priorOf: [EpochID: EpochInfo?] = [:]
     var revokedTo: [EpochID: [ServerID: EpochID]] = [:]
     var livenessServed: Set<ReplicaID> = []
+    /// Replicas with a write issued after the heal acknowledged by their data quorum.
+    var livenessAcked: Set<ReplicaID> = []
     var opens = 0
 
     /// Invariant 1, checked whenever a server starts or extends client service.

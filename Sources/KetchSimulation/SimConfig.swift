@@ -1,9 +1,29 @@
 import KetchCore
 import KetchShared
 
+/// What kind of run the seed draws.
+public enum SimShape: String, Sendable, CaseIterable {
+    /// 3-7 servers, 2-4 replicas homed round the servers, every kind of fault (the default).
+    case random
+    /// What an operator with several databases sees when one server dies: 4-5 servers, 6-8
+    /// replicas of group size 3 whose primaries are all on one server, that server's node killed
+    /// (kill -9) while writes go on, so the failovers run in parallel on the same few servers,
+    /// which get slow under the load; failure detectors that now and then suspect a live server
+    /// for a moment (more often when it or they are loaded). No other faults. Issue 22.
+    case parallelFailover = "parallel-failover"
+}
+
 /// Everything about one simulated run except what the seed decides.
 public struct SimConfig: Sendable {
     public var seed: UInt64
+    public var shape: SimShape = .random
+    /// parallel-failover: a failure detector suspects a live server now and then, for 100-500 ms.
+    public var falseSuspicions = true
+    /// parallel-failover: a server busy with many database actions handles its events late.
+    public var slowNodes = true
+    /// Liveness counts a replica recovered only once a write issued after the heal is
+    /// acknowledged by its data quorum (always so in parallel-failover).
+    public var livenessNeedsAck = false
     /// Simulated seconds of faults (the safety phase).
     public var safetySeconds: Int64 = 20
     /// After healing, a primary must serve every replica again within this many simulated seconds.
@@ -23,9 +43,16 @@ public struct SimConfig: Sendable {
 
     public init(seed: UInt64, mutation: Mutation = .none) { self.seed = seed; self.mutation = mutation }
 
+    /// Whether the liveness phase waits for an acknowledged write (see `livenessNeedsAck`).
+    var needsAck: Bool { livenessNeedsAck || shape == .parallelFailover }
+
     /// The command that replays this run.
     public var replayCommand: String {
         var s = "ketch-sim --seed \(seed)"
+        if shape != .random { s += " --shape \(shape.rawValue)" }
+        if shape == .parallelFailover && !falseSuspicions { s += " --no-false-suspicions" }
+        if shape == .parallelFailover && !slowNodes { s += " --no-slow-nodes" }
+        if livenessNeedsAck && shape == .random { s += " --liveness-ack" }
         if mutation != .none { s += " --mutation \(mutation.rawValue)" }
         if beyondDrift { s += " --beyond-drift" }
         if safetySeconds != 20 { s += " --safety-seconds \(safetySeconds)" }
@@ -51,10 +78,13 @@ public struct SimResult: Sendable {
     public var coreSteps = 0
     public var simulatedNs: Int64 = 0
     public var ackedWrites = 0
+    /// Writes issued after the heal and acknowledged by their data quorum.
+    public var ackedAfterHeal = 0
     public var reads = 0
     /// Database actions the Postgres model failed (promote, follow, clone).
     public var databaseFailures = 0
-    /// Milliseconds from healing to every replica served by a full-size group.
+    /// Milliseconds from healing to every replica served by a full-size group (and, where
+    /// liveness needs it, a write acknowledged).
     public var recoveryMs: Int64?
     /// Wall-clock nanoseconds spent inside `KetchCore.handle` (with `measureCore`).
     public var coreNs: Int64 = 0

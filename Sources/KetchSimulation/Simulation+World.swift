@@ -33,7 +33,7 @@ extension Simulation {
             }
         }
         if changed {
-            let view = servers[i].view
+            let view = servers[i].view(at: now)
             trace("\(servers[i].id) membership: \(view.filter { !$0.value }.keys.sorted().map(\.rawValue)) unhealthy")
             feed(i, .membership(view, now: localNow(i)))
         }
@@ -48,6 +48,7 @@ extension Simulation {
         var copy = dbs[k]
         dbs[k] = DatabaseCopy()
         trace("\(servers[i].id) db \(c)")
+        noteLoad(i, c.action)
         switch c.action {
         case .initialise, .clone, .follow, .promote, .stop:
             // A new term for the copy: its next report as primary is sent even if it names the
@@ -162,7 +163,15 @@ extension Simulation {
                         guard servers[j].machineUp, dbs[slot(j, r)].role == .standby(i) else { return false }
                         return dbs[slot(j, r)].log.count > index && dbs[slot(j, r)].log[index] == v
                     }
-                    if everyone { report(checker.acknowledge(replica: replicaIDs[r], value: v, server: i, now: now)) } else { still.append(v) }
+                    if everyone {
+                        report(checker.acknowledge(replica: replicaIDs[r], value: v, server: i, now: now))
+                        if let h = healValue, v >= h {
+                            checker.livenessAcked.insert(replicaIDs[r])
+                            result.ackedAfterHeal += 1
+                        }
+                    } else {
+                        still.append(v)
+                    }
                 }
                 dbs[k].pending = still
                 if !still.isEmpty { replicationDirty = true }
@@ -190,7 +199,6 @@ extension Simulation {
         }
         if healed, livenessStart != nil, recovered(id) {
             checker.livenessServed.insert(id)
-            if livenessDone { recoveredAt = now }
         }
     }
 
@@ -265,7 +273,9 @@ extension Simulation {
         for r in replicaIDs.indices { lastReport[slot(i, r)] = nil }
         servers[i].incarnation += 1
         trace("RESTART \(servers[i].id) boot \(servers[i].boot)")
-        feed(i, .membership(servers[i].view, now: localNow(i)))
+        // A new process has a new failure detector: none of the old one's suspicions.
+        for j in servers.indices { servers[i].suspectedUntil[j] = 0 }
+        feed(i, .membership(servers[i].view(at: now), now: localNow(i)))
         queue.push(now + 1, .tick(i, incarnation: servers[i].incarnation))
     }
 
@@ -279,6 +289,7 @@ extension Simulation {
         case .all:
             healed = true
             livenessStart = now
+            healValue = nextValue
             trace("HEAL everything; liveness phase")
             blocked = Array(repeating: false, count: servers.count * servers.count)
             blockedCount = 0

@@ -18,6 +18,13 @@ public struct Simulation {
         /// The Postgres model failed an action; the node reports it a moment later.
         case databaseFailed(Int, ReplicaID, String, incarnation: UInt64)
         case liveness
+        /// parallel-failover: the operator switches a replica over to the server its primaries gather on.
+        case operatorSwitchover(ReplicaID, to: Int)
+        /// parallel-failover: kill -9 of the node that serves the most primaries.
+        case kill
+        /// parallel-failover: every 100 ms, each failure detector may suspect a live server.
+        case suspicions
+        case suspicionEnds(observer: Int, target: Int)
     }
     enum HealKind { case link(Int, Int), loss, all }
 
@@ -48,10 +55,17 @@ public struct Simulation {
         var store: [String: PersistRecord] = [:]
         /// This server's failure-detector view, by server index (itself always healthy).
         var viewFlags: [Bool] = []
+        /// A false suspicion: until this real instant the detector reports the server at this
+        /// index unhealthy, whatever `viewFlags` says (parallel-failover only).
+        var suspectedUntil: [Int64] = []
         /// The real state of each link as last seen, and since when (by server index).
         var truth: [(Bool, Int64)] = []
         var ids: [ServerID] = []
-        var view: [ServerID: Bool] { Dictionary(uniqueKeysWithValues: zip(ids, viewFlags)) }
+        func view(at now: Int64) -> [ServerID: Bool] {
+            var v = Dictionary(uniqueKeysWithValues: zip(ids, viewFlags))
+            for (j, until) in suspectedUntil.enumerated() where until > now { v[ids[j]] = false }
+            return v
+        }
     }
 
     public internal(set) var result: SimResult
@@ -85,6 +99,19 @@ public struct Simulation {
     var livenessStart: Int64?
     var healed = false
     var recoveredAt: Int64?
+    /// The first value written after the heal: liveness waits for one of these to be acknowledged.
+    var healValue: Int?
+    /// parallel-failover: the stream for false suspicions and slowness, so that turning either
+    /// off leaves the rest of a seed's schedule as it was.
+    var loadRng: SimRandom
+    /// parallel-failover: when each server carried out its recent heavy database actions
+    /// (initialise, promote, clone, follow), by server index: its load.
+    var heavyActions: [[Int64]] = []
+    /// parallel-failover: how late each server handles its events, and until when that holds.
+    var lagNs: [Int64] = []
+    var lagUntil: [Int64] = []
+    /// parallel-failover: the operator's kill has happened.
+    var killed = false
     let tickNs: Int64 = 100_000_000
     let leaseDuration = Span.seconds(3)
 
@@ -92,26 +119,14 @@ public struct Simulation {
         self.config = config
         self.rng = SimRandom(seed: config.seed)
         self.dbRng = SimRandom(seed: config.seed ^ 0xDB_FA11_ED00)
+        self.loadRng = SimRandom(seed: config.seed ^ 0x5105_10AD_F1A9)
         self.result = SimResult(config: config)
-        setUp()
+        if config.shape == .parallelFailover { setUpParallelFailover() } else { setUp() }
     }
 
     private mutating func setUp() {
         let n = config.servers ?? Int(rng.int(3...7))
-        let driftPPM: Int64 = 100_000
-        for i in 0..<n {
-            var ppm: Int64
-            switch rng.index(3) {
-            case 0: ppm = driftPPM - 1_000
-            case 1: ppm = -(driftPPM - 1_000)
-            default: ppm = rng.int(-(driftPPM - 1_000)...(driftPPM - 1_000))
-            }
-            if config.beyondDrift && i == 0 { ppm = rng.chance(0.5) ? 250_000 : -250_000 }
-            let clock = Clock(bootReal: 0, offset: rng.int(0...1_000_000_000_000), ppm: ppm)
-            servers.append(Server(id: ServerID("s\(i + 1)"), core: nil, clock: clock))
-        }
-        blocked = Array(repeating: false, count: n * n)
-        for i in 0..<n { servers[i].core = makeCore(i, restoring: []); serverIndex[servers[i].id] = i; serverIDs.append(servers[i].id) }
+        addServers(n)
         maxDelayMs = rng.int(1...30)
         detectDelayNs = rng.int(100...800) * 1_000_000
         let replicas = config.replicas ?? Int(rng.int(2...4))
@@ -131,25 +146,51 @@ public struct Simulation {
             queueCreate(home, id, spec)
         }
         result.shape = "servers=\(n) replicas=[\(shape.joined(separator: " "))] delay≤\(maxDelayMs)ms detect=\(detectDelayNs / 1_000_000)ms"
+        startServers()
+        queue.push(3_000_000_000 + rng.int(0...1_000_000_000), .fault)
+        queue.push(config.safetySeconds * 1_000_000_000, .heal(.all))
+    }
+
+    /// `n` servers with clocks drawn from the seed, each with an empty core.
+    mutating func addServers(_ n: Int) {
+        let driftPPM: Int64 = 100_000
+        for i in 0..<n {
+            var ppm: Int64
+            switch rng.index(3) {
+            case 0: ppm = driftPPM - 1_000
+            case 1: ppm = -(driftPPM - 1_000)
+            default: ppm = rng.int(-(driftPPM - 1_000)...(driftPPM - 1_000))
+            }
+            if config.beyondDrift && i == 0 { ppm = rng.chance(0.5) ? 250_000 : -250_000 }
+            let clock = Clock(bootReal: 0, offset: rng.int(0...1_000_000_000_000), ppm: ppm)
+            servers.append(Server(id: ServerID("s\(i + 1)"), core: nil, clock: clock))
+        }
+        blocked = Array(repeating: false, count: n * n)
+        for i in 0..<n { servers[i].core = makeCore(i, restoring: []); serverIndex[servers[i].id] = i; serverIDs.append(servers[i].id) }
+    }
+
+    /// Once the replicas are chosen: databases, first membership views and ticks, the creates,
+    /// replication and clients.
+    mutating func startServers() {
+        let n = servers.count, replicas = replicaIDs.count
         dbs = Array(repeating: DatabaseCopy(), count: n * replicas)
         lastReport = Array(repeating: nil, count: n * replicas)
         for i in 0..<n {
             servers[i].ids = serverIDs
             servers[i].viewFlags = Array(repeating: true, count: n)
             servers[i].truth = Array(repeating: (true, 0), count: n)
-            feed(i, .membership(servers[i].view, now: localNow(i)))
+            servers[i].suspectedUntil = Array(repeating: 0, count: n)
+            feed(i, .membership(servers[i].view(at: now), now: localNow(i)))
             queue.push(rng.int(1...tickNs), .tick(i, incarnation: servers[i].incarnation))
         }
         for (i, c) in pendingCreates { feed(i, .command(.createReplica(c.0, c.1), now: localNow(i))) }
         pendingCreates = []
         queue.push(10_000_000, .replicate)
         queue.push(50_000_000, .client)
-        queue.push(3_000_000_000 + rng.int(0...1_000_000_000), .fault)
-        queue.push(config.safetySeconds * 1_000_000_000, .heal(.all))
     }
 
     var pendingCreates: [(Int, (ReplicaID, ReplicaSpec))] = []
-    private mutating func queueCreate(_ server: Int, _ id: ReplicaID, _ spec: ReplicaSpec) {
+    mutating func queueCreate(_ server: Int, _ id: ReplicaID, _ spec: ReplicaSpec) {
         pendingCreates.append((server, (id, spec)))
     }
 
@@ -192,11 +233,23 @@ public struct Simulation {
             result.steps += 1
             step(event)
             if !result.violations.isEmpty { break }
-            if livenessDone { break }
+            if livenessDone {
+                recoveredAt = now
+                break
+            }
         }
         if result.violations.isEmpty && !livenessDone {
             let missing = replicaIDs.filter { !checker.livenessServed.contains($0) }
-            violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
+            if !config.needsAck {
+                violate("liveness", "after healing at \(config.safetySeconds)s \(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group within \(config.livenessBoundSeconds)s")
+            } else {
+                let unacked = replicaIDs.filter { !checker.livenessAcked.contains($0) }
+                var parts: [String] = []
+                if !missing.isEmpty { parts.append("\(missing.map(\.rawValue).joined(separator: ",")) not served by a full-size group") }
+                if !unacked.isEmpty { parts.append("\(unacked.map(\.rawValue).joined(separator: ",")) acknowledged no write issued after it") }
+                let states = replicaIDs.filter { missing.contains($0) || unacked.contains($0) }.map(describeLeaders)
+                violate("liveness", "after healing at \(config.safetySeconds)s, within \(config.livenessBoundSeconds)s \(parts.joined(separator: " and ")): \(states.joined(separator: "; "))")
+            }
         }
         result.simulatedNs = now
         result.recoveryMs = livenessStart.map { (recoveredAt ?? now) - $0 }.map { $0 / 1_000_000 }
@@ -205,7 +258,28 @@ public struct Simulation {
         return result
     }
 
-    var livenessDone: Bool { healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) } }
+    var livenessDone: Bool {
+        healed && replicaIDs.allSatisfy { checker.livenessServed.contains($0) }
+            && (!config.needsAck || replicaIDs.allSatisfy { checker.livenessAcked.contains($0) })
+    }
+
+    /// Who believes it leads `id`, and what each database is: enough to see two primaries of
+    /// one epoch (e.g. "s4 primary of 7@s4 open serving, s2 primary of 7@s4 not open").
+    func describeLeaders(_ id: ReplicaID) -> String {
+        let r = replicaIndex[id]!
+        var leaders: [String] = [], roles: [String] = []
+        for i in servers.indices {
+            switch dbs[slot(i, r)].role {
+            case .none: break
+            case .primary: roles.append("\(serverIDs[i])=primary")
+            case .standby(let p): roles.append("\(serverIDs[i])=standby(\(serverIDs[p]))")
+            }
+            guard let core = servers[i].core, let rec = core.replicaRecord(id), rec.primary == serverIDs[i] else { continue }
+            leaders.append("\(serverIDs[i]) primary of \(rec.epoch.id.short)\(rec.epochOpen ? " open" : " not open")"
+                + (core.isServing(id) ? " serving" : "") + (rec.dataState == .inSync ? "" : " catch-up"))
+        }
+        return "\(id): \(leaders.isEmpty ? "no primary" : leaders.joined(separator: ", ")); databases \(roles.joined(separator: " "))"
+    }
 
     /// After healing: the replica is served and its group is back at its target size.
     func recovered(_ id: ReplicaID) -> Bool {
@@ -254,7 +328,7 @@ public struct Simulation {
             updateMembership(i)
             feed(i, .tick(now: localNow(i)))
             let next = servers[i].clock.real(localNow(i) + Span(nanoseconds: tickNs)) - now
-            queue.push(now + max(1, next), .tick(i, incarnation: servers[i].incarnation))
+            queue.push(now + max(1, next) + lag(i), .tick(i, incarnation: servers[i].incarnation))
         case .replicate:
             replicateAll()
             queue.push(now + 10_000_000, .replicate)
@@ -278,6 +352,14 @@ public struct Simulation {
             feed(i, .database(.failed(id, message: message), now: localNow(i)))
         case .liveness:
             break
+        case .operatorSwitchover(let id, let to):
+            operatorSwitchover(id, to: to)
+        case .kill:
+            killBusiestNode()
+        case .suspicions:
+            drawSuspicions()
+        case .suspicionEnds(let o, let t):
+            suspicionEnds(observer: o, target: t)
         }
     }
 
@@ -324,7 +406,8 @@ public struct Simulation {
         guard linked(i, j), !rng.chance(lossRate) else { return }
         let copies = rng.chance(duplicateRate) ? 2 : 1
         for _ in 0..<copies {
-            queue.push(now + rng.int(1...maxDelayMs) * 1_000_000 + rng.int(0...999_999), .deliver(from: i, to: j, m, incarnation: servers[j].incarnation))
+            let at = now + rng.int(1...maxDelayMs) * 1_000_000 + rng.int(0...999_999)
+            queue.push(at + lag(j), .deliver(from: i, to: j, m, incarnation: servers[j].incarnation))
         }
     }
 }

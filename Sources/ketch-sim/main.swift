@@ -16,6 +16,12 @@ struct KetchSim: ParsableCommand {
     @Flag(help: "Let one clock drift beyond the configured bound.") var beyondDrift = false
     @Flag(help: "Never fail a database action in the Postgres model (runs as before failures were modelled).") var noDatabaseFailures = false
     @Option(help: "Simulated seconds of faults per seed.") var safetySeconds: Int64 = 20
+    @Option(help: "What the seeds draw: \(SimShape.allCases.map(\.rawValue).joined(separator: ", ")) (several databases failing over at once off one killed node, issue 22).")
+    var shape: String = SimShape.random.rawValue
+    @Flag(help: "parallel-failover: no false suspicions by the failure detectors.") var noFalseSuspicions = false
+    @Flag(help: "parallel-failover: no servers slowed by the failover load.") var noSlowNodes = false
+    @Flag(help: "Count a replica recovered only when a write issued after the heal is acknowledged (always so in parallel-failover).")
+    var livenessAck = false
     @Option(help: "Run a campaign's seeds on this many threads (1-64); results and output are those of one job, in seed order.")
     var jobs: Int = 1
     @Flag(help: "Benchmark: 5 servers × 20 replicas; print core steps per second and simulation speed-up.") var bench = false
@@ -23,6 +29,9 @@ struct KetchSim: ParsableCommand {
     func validate() throws {
         guard Mutation(rawValue: mutation) != nil else {
             throw ValidationError("unknown mutation '\(mutation)'; choose one of: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard SimShape(rawValue: shape) != nil else {
+            throw ValidationError("unknown shape '\(shape)'; choose one of: \(SimShape.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard safetySeconds > 0 && safetySeconds <= 3_600 else { throw ValidationError("--safety-seconds must be 1...3600") }
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be 1...64 (threads running seeds at once), got \(jobs)") }
@@ -41,6 +50,10 @@ struct KetchSim: ParsableCommand {
             c.databaseFailures = !noDatabaseFailures
             c.safetySeconds = safetySeconds
             c.trace = trace
+            c.shape = SimShape(rawValue: shape)!
+            c.falseSuspicions = !noFalseSuspicions
+            c.slowNodes = !noSlowNodes
+            c.livenessNeedsAck = livenessAck
         }
         if let seed {
             var config = SimConfig(seed: seed, mutation: mutation)
