@@ -161,11 +161,15 @@ extension KetchCore {
         if st.record.dataState != .inSync || st.record.peerState != .inSync || st.record.primary != m.source {
             if st.record.primary == me && m.source != me {
                 // We had taken this epoch over, but its primary is alive and at Step 7: it keeps
-                // it (seed 25391: the stale `dbPrimary` later kept our own epoch from promoting).
+                // it (seed 25391: the stale `dbPrimary` later kept our own epoch from promoting),
+                // and a copy we had promoted follows it again (parallel-failover seed 31: it
+                // stayed promoted, and the primary's synchronous standby never streamed again).
+                let promoted = st.dbPrimary
                 if st.serving != nil { fence(&st) }
-                st.proposer = nil
+                st.dropLeadership()
                 st.progress = Progress(epoch: st.record.epoch.id)
-                st.dbPrimary = false
+                if promoted && st.record.hasData { db(m.replica, .follow(primary: m.source)) }
+                note(m.replica, m.epoch, "giving up the takeover: its primary \(m.source.short) is at Step 7; following it")
             }
             st.record.dataState = .inSync
             st.record.peerState = .inSync
