@@ -128,6 +128,11 @@ extension Simulation {
         guard servers[i].incarnation == incarnation, processUp(i) else { return }
         trace("\(servers[i].id) db \(id) fenced")
         feed(i, .database(.fenced(id), now: localNow(i)))
+        // The core ignores replication reports while a fence is under way (one polled before
+        // it may predate the last acknowledged commits); the node reports on every poll, so the
+        // next report after the fence is sent even if it names the same standbys.
+        lastReport[k] = nil
+        replicationDirty = true
     }
 
     /// Values are unique and every log is a copy of a prefix of another plus its own appends, so
