@@ -139,34 +139,60 @@ import Glibc
         return (views, dbmgr)
     }
 
-    /// Each node's `get replica` and `get epoch` for `name`, and its log lines about it.
-    func diagnosis(_ c: LocalCluster, _ name: String, among: [Int], logLines: Int = 40) async -> String {
-        var out = "=== \(name)\n"
-        var ids: Set<String> = []
-        for i in among {
-            let view = await replicaViews(c, i)
-            if let id = string(view?[name]?["id"]) { ids.insert(String(id.prefix(8))) }
-            out += "server\(i + 1) get replica: \(view == nil ? "no answer" : describe(c, view?[name]))\n"
-            for e in await c.get(.epoch, from: i, timeout: 2)?.data ?? [] where e.attributes["replica"] == .string(name) {
-                let a = e.attributes
-                let group = array(a["quorumGroup"]).compactMap { string($0).map { serverName(c, $0) } }
-                let dq = array(a["dataQuorum"]).compactMap { string($0).map { serverName(c, $0) } }
-                var line = "  epoch \(string(a["kind"]) ?? "?") \(shortEpoch(string(a["id"]))) \(string(a["state"]) ?? "?") group \(group) dataQuorum \(dq)"
-                if let succ = string(a["successor"]) { line += " successor \(shortEpoch(succ))" }
-                if let l = a["lease"] {
-                    var remaining = "?"
-                    if case .int(let ms)? = l["remainingMs"] { remaining = "\(ms) ms" }
-                    line += " lease holder \(string(l["holder"]).map { serverName(c, $0) } ?? "none") remaining \(remaining)"
-                }
-                out += line + "\n"
-            }
+    /// The issue's "split epoch": servers whose views share an epoch id but name different
+    /// primaries in it (each promoted, each waiting for the other as its synchronous standby).
+    func splitEpoch(_ c: LocalCluster, _ name: String, _ views: [Int: [String: JSONValue]]) -> String? {
+        var byEpoch: [String: [(server: Int, primary: String)]] = [:]
+        for (i, v) in views {
+            guard let e = string(v[name]?["epoch"]), let p = members(v[name]).first(where: { $0.role == "primary" })?.name else { continue }
+            byEpoch[e, default: []].append((i, p))
         }
-        for i in 0..<c.count where logLines > 0 {
-            let lines = (c.nodes[i]?.log ?? "").split(separator: "\n").filter { line in
-                line.contains("replica=\(name) ") || ids.contains { line.contains("replica.id=\($0)") }
+        let split = byEpoch.filter { Set($0.value.map(\.primary)).count > 1 }.sorted { $0.key < $1.key }
+        guard !split.isEmpty else { return nil }
+        return split.map { e, claims in
+            "SPLIT EPOCH \(shortEpoch(e)) of \(name): " + claims.sorted { $0.server < $1.server }.map { "server\($0.server + 1) says primary \(serverName(c, $0.primary))" }.joined(separator: ", ")
+        }.joined(separator: "\n")
+    }
+
+    /// Each node's `get replica` and `get epoch` for each database named, and each server's log
+    /// lines about the first `withLogs` of them (the rest repeat the same story). One `get` of
+    /// each kind per node and one read of each log, however many databases are named.
+    func diagnosis(_ c: LocalCluster, _ names: [String], among: [Int], withLogs: Int = 3, logLines: Int = 30) async -> String {
+        var replicas: [Int: [String: JSONValue]] = [:], epochs: [Int: [Resource]] = [:]
+        for i in among {
+            replicas[i] = await replicaViews(c, i)
+            epochs[i] = await c.get(.epoch, from: i, timeout: 2)?.data
+        }
+        let logs = (0..<c.count).map { (c.nodes[$0]?.log ?? "").split(separator: "\n") }
+        var out = ""
+        for (n, name) in names.enumerated() {
+            out += "=== \(name)\n"
+            var ids: Set<String> = []
+            for i in among {
+                let view = replicas[i]
+                if let id = string(view?[name]?["id"]) { ids.insert(String(id.prefix(8))) }
+                out += "server\(i + 1) get replica: \(view == nil ? "no answer" : describe(c, view?[name]))\n"
+                for e in epochs[i] ?? [] where e.attributes["replica"] == .string(name) {
+                    let a = e.attributes
+                    let group = array(a["quorumGroup"]).compactMap { string($0).map { serverName(c, $0) } }
+                    let dq = array(a["dataQuorum"]).compactMap { string($0).map { serverName(c, $0) } }
+                    var line = "  epoch \(string(a["kind"]) ?? "?") \(shortEpoch(string(a["id"]))) \(string(a["state"]) ?? "?") group \(group) dataQuorum \(dq)"
+                    if let succ = string(a["successor"]) { line += " successor \(shortEpoch(succ))" }
+                    if let l = a["lease"] {
+                        var remaining = "?"
+                        if case .int(let ms)? = l["remainingMs"] { remaining = "\(ms) ms" }
+                        line += " lease holder \(string(l["holder"]).map { serverName(c, $0) } ?? "none") remaining \(remaining)"
+                    }
+                    out += line + "\n"
+                }
             }
-            out += "--- server\(i + 1) log (\(lines.count) lines about \(name), last \(min(lines.count, logLines)))\n"
-            out += lines.suffix(logLines).joined(separator: "\n") + "\n"
+            if let split = splitEpoch(c, name, replicas) { out += split + "\n" }
+            guard n < withLogs else { continue }
+            for i in 0..<c.count {
+                let lines = logs[i].filter { line in line.contains("replica=\(name) ") || ids.contains { line.contains("replica.id=\($0)") } }
+                out += "--- server\(i + 1) log (\(lines.count) lines about \(name), last \(min(lines.count, logLines)))\n"
+                out += lines.suffix(logLines).joined(separator: "\n") + "\n"
+            }
         }
         return out
     }
@@ -235,8 +261,7 @@ import Glibc
         guard !slow.isEmpty else { return }
         var report = "\(slow.count) of \(dbs.count) databases took no write within \(Int(bound)) s of the kill: "
             + slow.map { "\($0.name) (\(firstWrite[$0.name].map { seconds($0) } ?? "never"))" }.joined(separator: ", ") + "\n"
-        // Every node's view of each; the logs of the first three only (they repeat).
-        for (n, d) in slow.enumerated() { report += await diagnosis(c, d.name, among: [1, 2, 3], logLines: n < 3 ? 30 : 0) }
+        report += await diagnosis(c, slow.map(\.name), among: [1, 2, 3])
         Issue.record(Comment(rawValue: report))
     }
 
@@ -264,7 +289,7 @@ import Glibc
         print("parallel-failover: 8 databases open with their standbys \(seconds(Date().timeIntervalSince(createdAt))) after the creates; primaries \(placement.joined(separator: " "))")
         guard settled else {
             var report = "not every database got its standbys within 180 s\n"
-            for d in dbs where !ready(c, d.name, views: before.views, dbmgr: before.dbmgr) { report += await diagnosis(c, d.name, among: [0, 1, 2, 3]) }
+            report += await diagnosis(c, dbs.filter { !ready(c, $0.name, views: before.views, dbmgr: before.dbmgr) }.map(\.name), among: [0, 1, 2, 3])
             Issue.record(Comment(rawValue: report)); return
         }
 
@@ -307,16 +332,17 @@ import Glibc
 
         // What the kill interrupts: members whose Postgres does not stream yet.
         let before = await snapshot(c, among: [0, 1, 2, 3])
-        var cloning: [String] = []
+        var cloning: [String] = [], between: [String] = []
         for d in dbs {
-            guard let p = selfDeclaredPrimary(c, d.name, before.views) else { cloning.append("\(d.name):no-primary"); continue }
+            guard let p = selfDeclaredPrimary(c, d.name, before.views) else { between.append(d.name); continue }
             for m in members(before.views[p]?[d.name]) where m.name != c.address(p) {
                 let i = (0..<c.count).first { c.address($0) == m.name } ?? -1
                 if before.dbmgr[i]?[d.name] != "standby" { cloning.append("\(d.name):server\(i + 1)(\(m.role),\(before.dbmgr[i]?[d.name] ?? "no copy"))") }
             }
         }
-        print("parallel-failover-cloning: all 8 wrote \(seconds(Date().timeIntervalSince(createdAt))) after the creates; at the kill \(cloning.count) of 16 standbys did not stream yet: \(cloning.joined(separator: " "))")
-        if cloning.isEmpty { print("parallel-failover-cloning: note: every standby already streamed, so this run did not interrupt a clone") }
+        print("parallel-failover-cloning: all 8 wrote \(seconds(Date().timeIntervalSince(createdAt))) after the creates; at the kill, standbys not streaming yet: "
+              + "\(cloning.isEmpty ? "none" : cloning.joined(separator: " ")); databases with no open primary (between epochs): \(between.isEmpty ? "none" : between.joined(separator: " "))")
+        if cloning.isEmpty { print("parallel-failover-cloning: note: every standby of an open database already streamed, so this run did not interrupt a clone") }
 
         print("parallel-failover-cloning: before the kill: \(churn(c, since: createdAt, among: [0, 1, 2, 3]))")
         let firstWrite = await crashServer1AndMeasure(c, dbs, writers, tag: "parallel-failover-cloning", bound: 30, giveUp: 30)
@@ -416,7 +442,7 @@ import Glibc
                 let viewText = "quorum group per its open primary: \(group.map { "\($0)" } ?? "no open primary")\n"
                     + (0..<c.count).map { "server\($0 + 1): \(describe(c, views[$0]?[d.name]))" }.joined(separator: "\n")
                 if writableAfter[d.name] == nil {
-                    let why = await diagnosis(c, d.name, among: [0, 1, 2, 3])
+                    let why = await diagnosis(c, [d.name], among: [0, 1, 2, 3])
                     Issue.record(Comment(rawValue: "round \(round): \(d.name) took no write within 90 s of the restart\n\(why)"))
                 }
                 if agreed[d.name] == nil {

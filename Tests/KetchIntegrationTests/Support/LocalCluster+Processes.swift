@@ -65,7 +65,9 @@ extension LocalCluster {
     /// Postgres is left under the data dirs, then removes the directory (kept with
     /// KETCH_KEEP_TEST_DIRS=1). Safe to call more than once.
     func shutdown() {
-        _ = stopAllNodes(within: 30)
+        let started = Date()
+        let stopped = stopAllNodes(within: 30)
+        let nodesDone = Date()
         for i in 0..<count {
             let deadline = Date().addingTimeInterval(5)
             while Date() < deadline {
@@ -75,7 +77,14 @@ extension LocalCluster {
                 usleep(20_000)
             }
         }
+        let postgresDone = Date()
         stop()
+        let took = Date().timeIntervalSince(started)
+        if took > 10 || !stopped.killed.isEmpty {
+            func s(_ t: Double) -> String { String(format: "%.1f s", t) }
+            print("teardown took \(s(took)): nodes \(s(nodesDone.timeIntervalSince(started))) (servers killed after 30 s: \(stopped.killed.map { $0 + 1 })), "
+                  + "Postgres left over \(s(postgresDone.timeIntervalSince(nodesDone))), files \(s(Date().timeIntervalSince(postgresDone)))")
+        }
     }
 }
 
