@@ -272,6 +272,12 @@ import Glibc
         print("\(tag): acknowledged/lost \(summary.joined(separator: " "))")
     }
 
+    /// Databases that never took their first write: why, as each node sees them.
+    func neverOpened(_ c: LocalCluster, _ names: [String], since: Date) async {
+        let why = await diagnosis(c, names, among: Array(0..<c.count))
+        Issue.record(Comment(rawValue: "never took a first write: \(names); \(churn(c, since: since, among: Array(0..<c.count)))\n\(why)"))
+    }
+
     func assertTimely(_ c: LocalCluster, _ dbs: [Database], _ firstWrite: [String: Double], bound: Double, victim: Int) async {
         let slow = dbs.filter { (firstWrite[$0.name] ?? .infinity) > bound }
         guard !slow.isEmpty else { return }
@@ -295,7 +301,7 @@ import Glibc
         try create(c, dbs, on: 0)
 
         let closed = await waitForWrites(dbs, within: 240)
-        guard closed.isEmpty else { Issue.record("never took writes: \(closed)\n\(c.logs())"); return }
+        guard closed.isEmpty else { await neverOpened(c, closed, since: createdAt); return }
         let settled = await eventually(within: 180, every: 0.5) {
             let s = await snapshot(c, among: [0, 1, 2, 3])
             return dbs.allSatisfy { ready(c, $0.name, views: s.views, dbmgr: s.dbmgr) }
@@ -339,7 +345,7 @@ import Glibc
         let writers = dbs.map { RecordingWriter(client: $0.sql, pause: 0.25, retryPause: 0.25) }
         defer { for w in writers { w.stop() } }
         let closed = await waitForWrites(dbs, within: 240) { writers[$0].start() }
-        guard closed.isEmpty else { Issue.record("never took writes: \(closed)\n\(c.logs())"); return }
+        guard closed.isEmpty else { await neverOpened(c, closed, since: createdAt); return }
         let writing = await eventually(within: 60, every: 0.02) { writers.allSatisfy { $0.ackCount >= 1 } }
         guard writing else {
             Issue.record("the writers made no progress before the kill: \(zip(dbs, writers).map { "\($0.name)=\($1.ackCount)" }); \(churn(c, since: createdAt, among: [0, 1, 2, 3]))")
@@ -398,10 +404,11 @@ import Glibc
         let dbs = databases(c, "rst", count: 2, firstPort: 17_540)
         try c.startAll()
         guard await converged(c) else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
+        let createdAt = Date()
         try create(c, [dbs[0]], on: 0)
         try create(c, [dbs[1]], on: 1)
         let closed = await waitForWrites(dbs, within: 180)
-        guard closed.isEmpty else { Issue.record("never took writes: \(closed)\n\(c.logs())"); return }
+        guard closed.isEmpty else { await neverOpened(c, closed, since: createdAt); return }
         let settled = await eventually(within: 120, every: 0.5) {
             let s = await snapshot(c, among: [0, 1, 2, 3])
             return dbs.allSatisfy { ready(c, $0.name, views: s.views, dbmgr: s.dbmgr) }
@@ -463,7 +470,6 @@ import Glibc
                 }
                 if agreed[d.name] == nil {
                     Issue.record(Comment(rawValue: "round \(round): the nodes did not agree on \(d.name)'s epoch and primary within 30 s of it taking writes:\n\(viewText)"))
-                    print("cluster-restart round \(round): \(d.name) views:\n\(viewText)")
                 }
                 #expect(outsiders.isEmpty, "round \(round): servers \(outsiders.map { $0 + 1 }) are outside \(d.name)'s quorum group yet report role primary:\n\(viewText)")
             }
