@@ -33,8 +33,17 @@ final class RecordingWriter: @unchecked Sendable {
     /// When the latest acknowledged write was acknowledged, and when it had started.
     private(set) var lastAckAt: Date?
     private var lastStartOfAck: Date?
+    /// When each acknowledged write started and when it was acknowledged, in order.
+    private var ackTimes: [(started: Date, acked: Date)] = []
+    /// Rest after an acknowledged write and after a failed one before the next attempt. Each
+    /// attempt forks psql (about 15 ms of CPU): eight writers retrying every 50 ms would take
+    /// both cores of a CI machine, starving the very nodes that are failing over.
+    let pause: Double
+    let retryPause: Double
 
-    init(client: SQLClient) { self.client = client }
+    init(client: SQLClient, pause: Double = 0, retryPause: Double = 0.05) {
+        self.client = client; self.pause = pause; self.retryPause = retryPause
+    }
 
     func start() {
         let t = Thread { [self] in
@@ -42,9 +51,14 @@ final class RecordingWriter: @unchecked Sendable {
                 let id = lock.withLock { () -> Int in defer { next += 1; attempted += 1 }; return next }
                 let started = Date()
                 if client.run("INSERT INTO ketch_writes(id) VALUES (\(id))", timeout: 3) != nil {
-                    lock.withLock { acknowledged.append(id); lastAckAt = Date(); if started > (lastStartOfAck ?? .distantPast) { lastStartOfAck = started } }
+                    let now = Date()
+                    lock.withLock {
+                        acknowledged.append(id); lastAckAt = now; ackTimes.append((started, now))
+                        if started > (lastStartOfAck ?? .distantPast) { lastStartOfAck = started }
+                    }
+                    if pause > 0 { usleep(UInt32(pause * 1e6)) }
                 } else {
-                    usleep(50_000)
+                    usleep(UInt32(retryPause * 1e6))
                 }
             }
         }
@@ -61,4 +75,6 @@ final class RecordingWriter: @unchecked Sendable {
     /// Whether a write that *started* after `date` was acknowledged.
     func acks(startedAfter date: Date) -> Bool { lock.withLock { (lastStartOfAck ?? .distantPast) > date } }
     var acknowledgedIDs: [Int] { lock.withLock { acknowledged } }
+    /// When the first write that *started* after `date` was acknowledged, if one was.
+    func firstAck(startedAfter date: Date) -> Date? { lock.withLock { ackTimes.first { $0.started > date }?.acked } }
 }
