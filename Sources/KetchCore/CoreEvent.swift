@@ -105,6 +105,13 @@ public struct CoreOutput: Sendable {
     /// The latest instant at which the core wants to be ticked (lease end, renewal); nil: whenever.
     public var wakeAt: Instant?
     public var notes: [Note] = []
+    /// How many of `persist` are acceptor records changed only in their lease state (a promise
+    /// or a grant). A reboot drops those anyway (new boot ID, quiet period), so they need to
+    /// survive the process but not a power loss: when nothing else is persisted, the node may
+    /// write without waiting for the disk.
+    public var leaseOnlyPersists = 0
+    /// Whether the persist must reach the disk before the sends (see `leaseOnlyPersists`).
+    public var persistNeedsSync: Bool { persist.count > leaseOnlyPersists }
     public init() {}
 
     public var isEmpty: Bool { persist.isEmpty && send.isEmpty && database.isEmpty && notes.isEmpty }

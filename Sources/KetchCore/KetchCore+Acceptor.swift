@@ -35,6 +35,10 @@ extension KetchCore {
         if changed {
             acceptors[id] = a.record
             out.persist.append(.acceptor(a.record))
+            switch message {
+            case .leasePrepare, .leasePropose, .leaseRelease: out.leaseOnlyPersists += 1
+            default: break
+            }
         }
         if case .epochOpen(let m) = message, a.record.current?.id == m.epoch, a.record.current?.state == .open {
             learnOpened(id, m.epoch, now: now)

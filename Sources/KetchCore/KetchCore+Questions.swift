@@ -124,7 +124,12 @@ extension KetchCore {
         if rec.primary == me {
             if let until = st.standDownUntil, now < until { return }
             let allHealthy = !group.contains { goneFromGroup($0, st, now: now) }
-            let canGrow = group.count < rec.spec.quorumGroupSize && healthyServers.contains { !group.contains($0) }
+            // Growing back to the spec's size waits until this epoch serves: a reconfiguration
+            // restarted to grow whenever a flapping member looked healthy again, and shrank at the
+            // next flap (issue 22: 111 "group below target size" and 120 "unresponsive" epochs on
+            // two servers within a minute of a kill, one database never opening).
+            let serving = st.serving != nil && rec.epochOpen && rec.prior == nil
+            let canGrow = serving && group.count < rec.spec.quorumGroupSize && healthyServers.contains { !group.contains($0) }
             guard !allHealthy || canGrow else {
                 considerLaggingDataQuorum(&st, now: now)
                 return

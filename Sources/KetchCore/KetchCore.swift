@@ -136,12 +136,14 @@ public struct KetchCore: Sendable {
     /// parallel clones and promotes on two cores every member was suspected and cleared again
     /// every second or so), and each reconfiguration fences the primary for a whole new epoch.
     /// So a member is believed gone at once only when it holds up commits: a data-quorum member
-    /// that this primary's database does not report caught up. One that is caught up (its
-    /// Postgres streams from ours and replies), or that is not in the data quorum, is waited for
-    /// up to a lease; a real failure still ends the stream within a poll or two.
+    /// of a serving primary whose database does not report it caught up. One that is caught up
+    /// (its Postgres streams from ours and replies), one outside the data quorum, and any member
+    /// while the epoch is still being set up (nothing is acknowledged yet) is waited for up to
+    /// a lease. Without that, a reconfiguration replaced a member wrongly declared dead by a
+    /// server still cloning, and Step 5 waited 20 s for the clone (issue 22's real-process test).
     func goneFromGroup(_ s: ServerID, _ st: ReplicaState, now: Instant) -> Bool {
         guard !isHealthy(s) else { return false }
-        let holdsCommits = st.record.epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s)
+        let holdsCommits = st.serving != nil && st.record.epoch.dataQuorum.contains(s) && !st.caughtUp.contains(s)
         return holdsCommits || now >= (unhealthySince[s] ?? now) + config.leaseDuration
     }
 

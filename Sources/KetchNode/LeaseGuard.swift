@@ -25,13 +25,20 @@ final class LeaseGuard: @unchecked Sendable {
 
     /// Postgres may serve clients until `deadline` on CLOCK_BOOTTIME; the watchdog kills it then.
     /// Arms the watchdog with `deadline`; throws `expiredCode` rather than arm one already past.
-    func open(until deadline: Instant) throws {
+    ///
+    /// `extending`: the guard already says `open` with an earlier deadline, and this only moves
+    /// it later, every renewal. That write is not fsynced: `ketch-fence` reads the file through
+    /// the page cache, and if a power loss took the new line the older, earlier deadline is the
+    /// safe one. The fsync ran on the shared thread pool, and on a disk kept busy by parallel
+    /// clones each took long enough that the node itself was not run and every lease it held ran
+    /// out at once (issue 22: six databases fenced in the same millisecond, 2 s after opening).
+    func open(until deadline: Instant, extending: Bool = false) throws {
         try ensureWatchdog()
         try waitForPendingFence()
         guard MonotonicClock.now() < deadline else {
             throw NodeError(Self.expiredCode, "the lease ended before the guard could be armed; not opening")
         }
-        try write("open \(deadline.nanoseconds)\n")
+        try write("open \(deadline.nanoseconds)\n", sync: !extending)
     }
     static let expiredCode = "lease-expired"
 
@@ -72,7 +79,7 @@ final class LeaseGuard: @unchecked Sendable {
         }
     }
 
-    private func write(_ text: String) throws {
+    private func write(_ text: String, sync: Bool = true) throws {
         let tmp = path + ".tmp"
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NodeError("guard", "cannot write lease guard \(tmp): \(String(cString: strerror(errno)))") }
@@ -80,7 +87,7 @@ final class LeaseGuard: @unchecked Sendable {
         // empty guard would read as "nothing to guard", the old one still fences at its deadline.
         let length = text.utf8.count
         let written = text.withCString { Glibc.write(fd, $0, length) }
-        let synced = fsync(fd) == 0
+        let synced = !sync || fsync(fd) == 0
         let writeErrno = errno
         Glibc.close(fd)
         guard written == length, synced else {

@@ -39,7 +39,7 @@ extension Node {
                     batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data))
                 }
             }
-            do { try store.write(batch) } catch {
+            do { try store.write(batch, sync: out.persistNeedsSync) } catch {
                 // Nothing that depends on this state may leave the node: stop taking part at once
                 // and shut down, loudly (see `fatalError`).
                 stopForPersistFailure(error)

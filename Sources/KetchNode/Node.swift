@@ -189,10 +189,15 @@ public actor Node {
 
     // MARK: Queries
 
-    /// Servers as the core must see them: alive (healthy) or not.
+    /// Servers as the core must see them: healthy until SWIM declares them dead. A suspect
+    /// member is one whose probe went unanswered in one period; on a loaded node that is most
+    /// often a late ack, refuted within the suspicion timeout (issue 22: with eight databases
+    /// failing over on two cores each node logged 70-600 alive→suspect transitions, and every
+    /// one the core saw started or threatened an epoch change). A dead primary's failover is
+    /// not slower for it: its lease outlives the suspicion timeout, and Step 3 waits for that.
     var membershipView: [ServerID: Bool] {
         var view: [ServerID: Bool] = [identity.serverID: true]
-        for m in membership.others { view[m.record.server] = m.record.health == .alive }
+        for m in membership.others { view[m.record.server] = m.record.health != .dead }
         return view
     }
 

@@ -19,6 +19,9 @@ import Glibc
 /// session. The lease deadline is also handed to `ketch-fence`, which kills Postgres at the
 /// deadline even when this process is paused.
 actor ReplicaDatabase {
+    /// Off the cooperative pool: see `QueueExecutor`.
+    private nonisolated let executor = QueueExecutor(label: "ketch.replica")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let replica: ReplicaID
     private(set) var spec: ReplicaSpec
     private let me: ServerID
@@ -288,7 +291,7 @@ actor ReplicaDatabase {
                 }
                 return
             }
-            do { try leaseGuard.open(until: until - Self.watchdogMargin) } catch { fail(error, doing: "extend lease") }
+            do { try leaseGuard.open(until: until - Self.watchdogMargin, extending: true) } catch { fail(error, doing: "extend lease") }
         default:
             await runLogged(action)
         }

@@ -11,6 +11,14 @@ public struct PostgresTools: Sendable, Equatable {
 
     public var binDirectory: String
     public var osUser: String
+    /// How much lower than the node's the scheduling priority of every Postgres program is
+    /// (`nice -n`; 0: the same). The node renews one lease per database every renew period and
+    /// answers membership probes every 100 ms; on a machine whose cores are busy with Postgres
+    /// (eight parallel clones and promotes on two cores) it was not scheduled for 1.3 s, and all
+    /// six leases it held ran out at once (issue 22). Postgres at a lower priority only yields
+    /// when the cores are contended, and then the control plane must win: a lost lease costs
+    /// every client a failover.
+    public var niceness: Int = 5
 
     public init(binDirectory: String = PostgresTools.defaultBinDirectory, osUser: String = "postgres") {
         self.binDirectory = binDirectory

@@ -26,6 +26,7 @@ struct ProgramOutput: Sendable {
 /// (never ours, which might hold PG* variables or secrets) plus what the caller passes.
 struct ProgramRunner: Sendable {
     var tools: PostgresTools
+    static let nice = "/usr/bin/nice"
 
     func run(_ program: String, _ arguments: [String], environment: [String: String] = [:],
              workingDirectory: String? = nil, timeout: Duration) async throws -> ProgramOutput {
@@ -38,6 +39,9 @@ struct ProgramRunner: Sendable {
             argv = [OSAccount.runuser, "-u", tools.osUser, "--", executable] + arguments
         } else {
             argv = [executable] + arguments
+        }
+        if tools.niceness > 0, FileManager.default.isExecutableFile(atPath: Self.nice) {
+            argv = [Self.nice, "-n", "\(tools.niceness)"] + argv
         }
         var childEnvironment = ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PGCONNECT_TIMEOUT": "5"]
         childEnvironment.merge(environment) { _, new in new }

@@ -143,9 +143,17 @@ public final class KetchStore: @unchecked Sendable {
 
     /// Applies every put and delete in one transaction: on return all of them are durable; on a
     /// throw none of them happened.
-    public func write(_ batch: [StoreWrite]) throws {
+    ///
+    /// `sync: false` skips the fsync: the transaction survives the process (it is in the
+    /// kernel's cache once this returns) but not a power loss, until a later synced write or
+    /// checkpoint. For state a reboot discards anyway (an acceptor's lease grants and promises,
+    /// dropped with a new boot ID), so that lease renewals do not each wait for a disk that eight
+    /// parallel clones keep busy (issue 22: leases lost within seconds of opening).
+    public func write(_ batch: [StoreWrite], sync: Bool = true) throws {
         guard !batch.isEmpty else { return }
         try lock.withLock {
+            if !sync { try connection.execute("PRAGMA synchronous=NORMAL") }
+            defer { if !sync { try? connection.execute("PRAGMA synchronous=FULL") } }
             try connection.transaction {
                 for change in batch {
                     switch change {
