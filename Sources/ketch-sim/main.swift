@@ -20,8 +20,8 @@ struct KetchSim: ParsableCommand {
     var shape: String = SimShape.random.rawValue
     @Flag(help: "parallel-failover: no false suspicions by the failure detectors.") var noFalseSuspicions = false
     @Flag(help: "parallel-failover: no servers slowed by the failover load.") var noSlowNodes = false
-    @Flag(help: "Count a replica recovered only when a write issued after the heal is acknowledged (always so in parallel-failover).")
-    var livenessAck = false
+    @Flag(help: "Count a replica recovered once a full-size group serves it, without waiting for an acknowledged write (the rule before issue 22; never in parallel-failover).")
+    var noLivenessAck = false
     @Option(help: "Run a campaign's seeds on this many threads (1-64); results and output are those of one job, in seed order.")
     var jobs: Int = 1
     @Flag(help: "Benchmark: 5 servers × 20 replicas; print core steps per second and simulation speed-up.") var bench = false
@@ -53,7 +53,7 @@ struct KetchSim: ParsableCommand {
             c.shape = SimShape(rawValue: shape)!
             c.falseSuspicions = !noFalseSuspicions
             c.slowNodes = !noSlowNodes
-            c.livenessNeedsAck = livenessAck
+            c.livenessNeedsAck = !noLivenessAck
         }
         if let seed {
             var config = SimConfig(seed: seed, mutation: mutation)
