@@ -267,6 +267,7 @@ public struct PostgresInstance: Sendable {
     @discardableResult
     public func start(timeout: Duration = .seconds(60)) async throws -> Int32 {
         if let running = postmaster(), running.isAlive { return running.pid }
+        await waitUntilReaped()
         _ = try prepareKetchDirectory()
         let seconds = max(1, Int(timeout.components.seconds))
         let logOffset = PostgresLog.size(of: logFile)
@@ -363,6 +364,26 @@ public struct PostgresInstance: Sendable {
         PostgresLog.read(logFile, from: offset).split(separator: "\n")
             .first { line in markers.contains { line.contains($0) } }
             .map { PostgresLog.stripPrefix(String($0)) }
+    }
+
+    /// A postmaster that was killed (by `ketch-fence` at a lease deadline, or `killHung`) has no
+    /// parent but init once `pg_ctl` has exited, and stays a zombie until init reaps it. Postgres
+    /// checks the lock file's PID with kill(pid, 0), which a zombie passes, and refuses to start
+    /// ("lock file postmaster.pid already exists"); a park right after a lease fence failed that
+    /// way on a machine whose init reaps late. So a start waits, up to `within`, for it.
+    private func waitUntilReaped(within: Duration = .seconds(5)) async {
+        guard let pid = postmaster()?.pid, pid > 0 else { return }
+        let deadline = ContinuousClock.now + within
+        while Self.isZombie(pid), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Whether `/proc` lists `pid` as a zombie (state `Z`).
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first == "Z"
     }
 
     /// What `postmaster.pid` says, or nil when there is no such file.
