@@ -164,12 +164,7 @@ extension KetchCore {
                 // it (seed 25391: the stale `dbPrimary` later kept our own epoch from promoting),
                 // and a copy we had promoted follows it again (parallel-failover seed 31: it
                 // stayed promoted, and the primary's synchronous standby never streamed again).
-                let promoted = st.dbPrimary
-                if st.serving != nil { fence(&st) }
-                st.dropLeadership()
-                st.progress = Progress(epoch: st.record.epoch.id)
-                if promoted && st.record.hasData { db(m.replica, .follow(primary: m.source)) }
-                note(m.replica, m.epoch, "giving up the takeover: its primary \(m.source.short) is at Step 7; following it")
+                giveUpTakeover(&st, now: now, why: "its primary is at Step 7")
             }
             st.record.dataState = .inSync
             st.record.peerState = .inSync
