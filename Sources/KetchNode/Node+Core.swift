@@ -27,10 +27,10 @@ extension Node {
         guard fatalError == nil else { return }
         let out = core.handle(event)
         guard !out.isEmpty else { return }
+        var batch: [StoreWrite] = []
         if !out.persist.isEmpty {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            var batch: [StoreWrite] = []
             for record in out.persist {
                 if case .replicaRemoved(let id) = record {
                     batch.append(.delete(kind: Self.coreStoreKind, key: record.key))
@@ -39,26 +39,34 @@ extension Node {
                     batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data))
                 }
             }
-            do { try store.write(batch, sync: out.persistNeedsSync) } catch {
-                // Nothing that depends on this state may leave the node: stop taking part at once
-                // and shut down, loudly (see `fatalError`).
-                stopForPersistFailure(error)
-                return
-            }
         }
+        // What leaves once the records are on disk, resolved now (the actor's state moves on).
+        var sends: [(Endpoint, PeerEnvelope)] = []
         for (to, message) in out.send {
             guard let endpoint = membership.members[to]?.record.endpoint else { continue }
-            transport.send(PeerEnvelope(from: identity.serverID, message: .ketch(message)), to: endpoint)
+            sends.append((endpoint, PeerEnvelope(from: identity.serverID, message: .ketch(message))))
         }
+        var actions: [(ReplicaDatabase, DatabaseAction, Bool)] = []
         for command in out.database {
-            database(for: command.replica)?.performSoon(command.action, epochOpen: core.replicaRecords[command.replica]?.epochOpen ?? false)
+            guard let db = database(for: command.replica) else { continue }
+            actions.append((db, command.action, core.replicaRecords[command.replica]?.epochOpen ?? false))
         }
         // A parked copy returns to the service port once this server leads a new epoch past
         // Step 4 (the prior epoch is closed): its standbys must stream from it for Step 5.
+        var unpark: [ReplicaDatabase] = []
         for (id, db) in databases where db.isParked.isSet {
             guard let r = core.replicaRecords[id], r.primary == identity.serverID, !r.epochOpen else { continue }
             let prior = core.status(now: event.now).first { $0.replica == id }?.priorEpoch
-            if prior == nil || prior?.state == .closed { db.leadingNewEpoch() }
+            if prior == nil || prior?.state == .closed { unpark.append(db) }
+        }
+        if !batch.isEmpty || !sends.isEmpty || !actions.isEmpty || !unpark.isEmpty {
+            let transport = self.transport
+            let (sends, actions, unpark) = (sends, actions, unpark)
+            outbox.submit(batch, sync: out.persistNeedsSync) {
+                for (endpoint, envelope) in sends { transport.send(envelope, to: endpoint) }
+                for (db, action, epochOpen) in actions { db.performSoon(action, epochOpen: epochOpen) }
+                for db in unpark { db.leadingNewEpoch() }
+            }
         }
         for note in out.notes {
             var meta: Logger.Metadata = [:]

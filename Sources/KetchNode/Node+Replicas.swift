@@ -84,12 +84,21 @@ extension Node {
         guard core.replicaRecords[id] != nil else {
             return .error(ErrorReply(code: "create-refused", message: "the protocol core refused to create '\(spec.name)' (see the node log); nothing was created"))
         }
+        if let failure = await unpersisted() { return failure }
         return .ok(message: "created database \(spec.name) (replica \(id.rawValue)); it opens for writes once its quorum group is ready — watch with 'ketchctl get replica'")
+    }
+
+    /// Waits until the command's records are on disk; an error reply if they could not be written.
+    private func unpersisted() async -> ControlReply? {
+        await outbox.flushed()
+        guard outbox.hasFailed else { return nil }
+        return .error(ErrorReply(code: "cannot-persist", message: "\(config.name) could not write its protocol state to \(config.dataDirectory)/ketch.db and is stopping; nothing was done: free space there and ask again"))
     }
 
     func delete(_ name: String) async -> ControlReply {
         guard let id = replicaID(named: name) else { return await forwardToHolder(of: name, .deleteReplica(name: name)) }
         step(.command(.deleteReplica(id), now: MonotonicClock.now()))
+        if let failure = await unpersisted() { return failure }
         return .ok(message: "deleted database \(name); its data directories are kept on every server")
     }
 

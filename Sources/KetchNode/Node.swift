@@ -25,8 +25,15 @@ public actor Node {
     let transport: PeerTransport
     private let api: APIServer
     let feed: FeedPublisher
+    /// Where each step's records are made durable before its outputs leave (see `Outbox`).
+    let outbox: Outbox
     private var events: [ClusterEvent] = []
     private var lastPublished = Instant.zero
+    /// When the last tick ran, to notice when this actor was not run for a while (see `tick`).
+    private var lastTick: Instant?
+    /// How late a tick may run before the node says so: the failure detector's probe timeout
+    /// is 100 ms, so a node not run for longer looks suspect to its peers.
+    static let lateTickWarning = Span.milliseconds(250)
     private var tasks: [Task<Void, Never>] = []
     /// Set when the protocol state could not be persisted (a full disk): the node then takes no
     /// further step — its in-memory core would be ahead of what a restart restores, and a later
@@ -59,6 +66,13 @@ public actor Node {
                               apiEndpoint: config.apiEndpoint, incarnation: incarnation, health: .alive)
         let seed = UInt64(truncatingIfNeeded: MonotonicClock.now().nanoseconds) ^ UInt64(truncatingIfNeeded: identity.serverID.rawValue.hashValue)
         self.membership = Membership(me: me, seeds: config.members, config: config.membership, seed: seed)
+        self.outbox = Outbox(store: store)
+        let outboxLogger = logger
+        outbox.handle(failed: { [weak self] error in
+            Task { await self?.stopForPersistFailure(error) }
+        }, slow: { records, sync, took in
+            outboxLogger.warning("persisting \(records) protocol records took \(took.milliseconds) ms (sync \(sync)): the disk under \(config.dataDirectory) is slow, and the messages that wait for them wait as long")
+        })
     }
 
     /// Loads or creates the runtime identity, binds both ports and starts the loops.
@@ -134,6 +148,7 @@ public actor Node {
 
     public func shutdown() async {
         for t in tasks { t.cancel() }
+        outbox.close()
         for db in databases.values { await db.shutdown() }
         await api.shutdown()
         await transport.shutdown()
@@ -144,6 +159,10 @@ public actor Node {
 
     func tick() {
         let now = MonotonicClock.now()
+        if let last = lastTick, now - last > Self.lateTickWarning {
+            logger.warning("node was not run for \((now - last).milliseconds) ms (tick every \(Self.tickPeriodNanoseconds / 1_000_000) ms): peers may suspect it, its leases may run out; a CPU or disk this busy delays failover")
+        }
+        lastTick = now
         carryOut(membership.tick(now: now), now: now)
         step(.tick(now: now))
         if now - lastPublished >= Self.publishPeriod { publish(now: now) }
