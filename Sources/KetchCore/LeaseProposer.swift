@@ -58,7 +58,20 @@ struct LeaseProposer {
     var refusedInRound: Set<ServerID> = []
     var roundLost: Bool { refusedInRound.count > target.group.count - target.quorum }
 
+    /// Rounds in a row given up unfinished because their replies were slower than the retry
+    /// interval. Each doubles the next round's time (up to `maxRetryDoublings`): on a loaded
+    /// node a round of two acceptor round trips, each behind an fsync, takes longer than 300 ms,
+    /// and a proposer that starts over every 300 ms with a higher ballot voids its own round
+    /// each time and never renews (issue 22: primaries fenced 0.2 s after opening).
+    var roundsGivenUp = 0
+    static let maxRetryDoublings = 2
+
     init(target: LeaseTarget) { self.target = target }
+
+    /// How long the round in flight may take before another starts.
+    func retryAfter(_ retry: Span) -> Span {
+        Span(nanoseconds: retry.nanoseconds << Int64(min(roundsGivenUp, Self.maxRetryDoublings)))
+    }
 
     func holds(at now: Instant) -> Bool { leaseEnd.map { now < $0 } ?? false }
 
@@ -70,11 +83,12 @@ struct LeaseProposer {
             if holds(at: now), let s = leaseStarted { return now >= s + renewPeriod }
             return true
         case .preparing(_, let started, _), .proposing(_, let started, _, _, _):
-            return now >= started + retry
+            return now >= started + retryAfter(retry)
         }
     }
 
     mutating func startPrepare(ballot: Ballot, now: Instant, replica: ReplicaID, me: ServerID) -> [(ServerID, KetchMessage)] {
+        if phase != .idle { roundsGivenUp += 1 }
         phase = .preparing(ballot: ballot, started: now, granted: [])
         refusedInRound = []
         let m = LeasePrepare(replica: replica, source: me, epoch: target.epoch, ballot: ballot, successor: target.successor)
@@ -138,6 +152,7 @@ struct LeaseProposer {
             return false
         }
         phase = .idle
+        roundsGivenUp = 0
         leaseEnd = started + timing.proposerLease
         leaseStarted = started
         leaseAllOpen = allOpen
