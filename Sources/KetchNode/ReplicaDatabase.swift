@@ -191,6 +191,9 @@ actor ReplicaDatabase {
     /// An open is between taking the service lock and letting clients in: a fence then must
     /// close after it rather than report "nothing to fence".
     private var opening = false
+    /// An open in progress has armed the guard (`leaseGuard` says `open`): an extension may move
+    /// its deadline at once, without waiting for the open to finish (see `runUrgent`).
+    private var guardArmedByOpen = false
 
     /// Parks an ex-primary (see `parked`). Killed at once rather than shut down: a shutdown
     /// checkpoint is WAL a new primary would not have. Off the failover path: the new primary
@@ -269,6 +272,15 @@ actor ReplicaDatabase {
                 expiredOpen = nil
                 logger.notice("the lease of an open that came too late was extended: opening now")
                 ordered.push(.open(until: until, afterFences: fences))
+                return
+            }
+            // The open that armed the guard still holds the service lock while it applies the
+            // settings and lets clients in (0.75 s on a loaded node): waiting for it let the
+            // watchdog kill Postgres at the open's first deadline although the core had renewed
+            // the lease meanwhile, and the restart cost 3 s (issue 22). Moving a later deadline
+            // into an armed guard is safe at any point of the open; a fence still waits.
+            if opening, guardArmedByOpen, !leaseGuard.fencedOrExpired() {
+                do { try leaseGuard.open(until: until - Self.watchdogMargin, extending: true) } catch { fail(error, doing: "extend lease") }
                 return
             }
             await serviceLock.acquire()
@@ -653,7 +665,7 @@ actor ReplicaDatabase {
     private func open(until: Instant, afterFences: UInt64) async throws {
         await serviceLock.acquire()
         opening = true
-        defer { opening = false; serviceLock.release() }
+        defer { opening = false; guardArmedByOpen = false; serviceLock.release() }
         guard MonotonicClock.now() < leaseEnd(until) - Self.watchdogMargin else {
             return deferUntilExtended(afterFences, "its lease had already ended")
         }
@@ -675,6 +687,7 @@ actor ReplicaDatabase {
         do { try leaseGuard.open(until: leaseEnd(until) - Self.watchdogMargin) } catch let e as NodeError where e.code == LeaseGuard.expiredCode {
             return deferUntilExtended(afterFences, "the lease ran out while the copy was being readied")
         }
+        guardArmedByOpen = true
         settings.extra["default_transaction_read_only"] = "off"
         settings.synchronousStandbys = Self.synchronous(namedStandbys)
         try await apply()
