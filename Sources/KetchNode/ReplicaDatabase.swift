@@ -114,7 +114,8 @@ actor ReplicaDatabase {
         logger[metadataKey: "replica.id"] = .string(replica.short)
         self.logger = logger
         self.settings = PostgresSettings(listenAddresses: [listenAddress], port: spec.dbConfig.port, applicationName: me.rawValue,
-                                         synchronousStandbys: .holdWrites, clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra)
+                                         synchronousStandbys: .holdWrites, clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra,
+                                         clientSessions: false)
         self.urgent = AsyncStream.makeStream(of: DatabaseAction.self)
     }
 
@@ -208,6 +209,8 @@ actor ReplicaDatabase {
         isOpen = false
         following = nil
         settings = closedSettings(upstream: nil, port: spec.dbConfig.closedPort)
+        // Started in standby mode: readable for inspection, nothing can commit.
+        settings.clientSessions = true
         try instance.writeConfiguration(settings, replication: replication)
         try instance.setStandbySignal(true)
         try leaseGuard.closed()
@@ -641,8 +644,12 @@ actor ReplicaDatabase {
             _ = try await instance.start()
         }
         let c = try await adminConnection()
-        if try await c.isInRecovery() {
-            try await c.reloadConfiguration()
+        let recovering = try await c.isInRecovery()
+        // Sessions that logged in while this was a standby would outlive the promotion and
+        // could commit on the closed primary (issue 15, bug 5): refuse new ones, end these.
+        try await c.reloadConfiguration()
+        try await endClientSessions(c)
+        if recovering {
             // pg_promote() over the open admin connection: no runuser + pg_ctl to spawn.
             try await c.promote()
         }
@@ -689,6 +696,7 @@ actor ReplicaDatabase {
         }
         guardArmedByOpen = true
         settings.extra["default_transaction_read_only"] = "off"
+        settings.clientSessions = true
         settings.synchronousStandbys = Self.synchronous(namedStandbys)
         try await apply()
         await nudge()
@@ -767,15 +775,38 @@ actor ReplicaDatabase {
         defer { serviceLock.release() }
         isOpen = false
         settings.extra["default_transaction_read_only"] = "on"
-        if !FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal") { settings.synchronousStandbys = .holdWrites }
+        let standby = FileManager.default.fileExists(atPath: instance.dataDirectory + "/standby.signal")
+        if !standby { settings.synchronousStandbys = .holdWrites }
+        settings.clientSessions = standby
         if instance.postmaster()?.isAlive == true {
             try await apply()
-            if let c = try? await adminConnection() { _ = try? await c.terminateClientSessions() }
+            if !standby, let c = try? await adminConnection() { try await endClientSessions(c) }
+            else if let c = try? await adminConnection() { _ = try? await c.terminateClientSessions() }
         } else {
             try instance.writeConfiguration(settings, replication: replication)
         }
         try leaseGuard.closed()
         logger.notice("closed to clients (\(reason))")
+    }
+
+    /// How long a fence waits for the client sessions it ended to be gone.
+    static let sessionEndLimit: Duration = .seconds(2)
+
+    /// Ends every client session and waits until they are gone: until then one of them may
+    /// still commit. The configuration refusing new ones must already be loaded. Throws when
+    /// some are still there after `sessionEndLimit` (the fence then kills Postgres).
+    private func endClientSessions(_ c: PGConnection) async throws {
+        _ = try await c.terminateClientSessions()
+        let deadline = ContinuousClock.now + Self.sessionEndLimit
+        while true {
+            let left = try await c.clientSessionCount(except: PostgresInstance.superuser)
+            if left == 0 { return }
+            guard ContinuousClock.now < deadline else {
+                throw NodeError("sessions-left", "\(left) client sessions were still connected \(Self.sessionEndLimit) after they were ended; killing Postgres so none of them commits on a closed copy")
+            }
+            _ = try? await c.terminateClientSessions()
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     private func stop() async throws {
@@ -822,10 +853,12 @@ actor ReplicaDatabase {
         ids.isEmpty ? .none : .all(ids.map(\.rawValue))
     }
 
+    /// Closed settings. A standby (it has an upstream) may take read sessions: in recovery
+    /// nothing commits. Anything else refuses them (see `PostgresSettings.clientSessions`).
     private func closedSettings(upstream: UpstreamServer?, port: Int? = nil) -> PostgresSettings {
         PostgresSettings(listenAddresses: [listenAddress], port: port ?? spec.dbConfig.port, applicationName: me.rawValue,
                          synchronousStandbys: upstream == nil ? .holdWrites : .none, upstream: upstream,
-                         clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra)
+                         clientNetworks: NodeHooks.clientNetworks, extra: Self.closedExtra, clientSessions: upstream != nil)
     }
 
     // MARK: Status

@@ -77,8 +77,21 @@ struct ConfigurationFiles {
             "# everyone else, and standbys, use SCRAM passwords.",
             "local   all          \(PostgresInstance.superuser)  peer map=ketch",
             "local   replication  \(PostgresInstance.superuser)  peer map=ketch",
-            "local   all          all       scram-sha-256",
         ]
+        guard settings.clientSessions else {
+            // Closed and not in recovery: only the node and the replication role get in.
+            let replication = replicationUser ?? ReplicationCredentials.defaultUser
+            lines.append("local   all          \(replication)  scram-sha-256")
+            for network in settings.clientNetworks {
+                lines.append("host    replication  all       \(network)  scram-sha-256")
+                lines.append("host    all          \(replication)  \(network)  scram-sha-256")
+            }
+            lines.append("# This copy is closed: no client sessions until Ketch opens it.")
+            lines.append("local   all          all       reject")
+            for network in settings.clientNetworks { lines.append("host    all          all       \(network)  reject") }
+            return lines.joined(separator: "\n") + "\n"
+        }
+        lines.append("local   all          all       scram-sha-256")
         for network in settings.clientNetworks {
             lines.append("host    replication  all       \(network)  scram-sha-256")
             lines.append("host    all          all       \(network)  scram-sha-256")

@@ -97,6 +97,16 @@ extension PGConnection {
         return rows.filter { $0.bool("ended") == true }.count
     }
 
+    /// Client sessions still there, other than this one and those of `except` (the node's own
+    /// superuser): a fence waits for this to reach zero after `terminateClientSessions`.
+    public func clientSessionCount(except user: String) throws -> Int {
+        let n = try value("""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename IS DISTINCT FROM $1
+            """, [user])
+        return n.flatMap { Int($0) } ?? 0
+    }
+
     /// On a standby streaming from `host`: its replay position and the end of WAL `host` last
     /// reported, when it has replayed past that end — or nil. A walsender reports its own end
     /// of WAL with every message, and a standby can replay only what it received, so a copy that

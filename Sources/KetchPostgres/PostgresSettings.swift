@@ -63,15 +63,22 @@ public struct PostgresSettings: Sendable, Equatable {
     public var walKeepSizeMB: Int
     /// Further `name = value` lines, e.g. `shared_buffers`. Values are written as given.
     public var extra: [String: String]
+    /// Whether client sessions may log in. A copy that is not in recovery and not open (a
+    /// primary before Step 9, a fenced one) must refuse them: "closed" is otherwise advisory
+    /// inside Postgres, and any session could `SET default_transaction_read_only = off` and
+    /// `synchronous_commit = local` and have a commit acknowledged that no standby holds.
+    /// False leaves the superuser over the socket (the node) and the replication role
+    /// (standbys, pg_basebackup, pg_rewind) in.
+    public var clientSessions: Bool
 
     public init(listenAddresses: [String], port: Int, applicationName: String,
                 synchronousStandbys: SynchronousStandbys = .none, upstream: UpstreamServer? = nil,
                 clientNetworks: [String] = ["127.0.0.0/8"], maxWalSenders: Int = 10, walKeepSizeMB: Int = 256,
-                extra: [String: String] = [:]) {
+                extra: [String: String] = [:], clientSessions: Bool = true) {
         self.listenAddresses = listenAddresses; self.port = port; self.applicationName = applicationName
         self.synchronousStandbys = synchronousStandbys; self.upstream = upstream
         self.clientNetworks = clientNetworks; self.maxWalSenders = maxWalSenders
-        self.walKeepSizeMB = walKeepSizeMB; self.extra = extra
+        self.walKeepSizeMB = walKeepSizeMB; self.extra = extra; self.clientSessions = clientSessions
     }
 
     /// Refuses values that would break the config file or a conninfo string.
