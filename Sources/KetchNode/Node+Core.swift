@@ -27,45 +27,69 @@ extension Node {
         guard fatalError == nil else { return }
         let out = core.handle(event)
         guard !out.isEmpty else { return }
-        var batch: [StoreWrite] = []
+        // One batch per replica, so a lease grant of one database never waits behind another
+        // database's fsync (see `Outbox`); the server-wide records (counters, boot) go first
+        // and hold back everything after them.
+        struct Part {
+            var batch: [StoreWrite] = []
+            var sends: [(Endpoint, PeerEnvelope)] = []
+            var actions: [(ReplicaDatabase, DatabaseAction, Bool)] = []
+            var unpark: [ReplicaDatabase] = []
+        }
+        var global = Part()
+        var parts: [ReplicaID: Part] = [:]
+        var order: [ReplicaID] = []
+        func part(_ id: ReplicaID, _ change: (inout Part) -> Void) {
+            if parts[id] == nil { order.append(id); parts[id] = Part() }
+            change(&parts[id]!)
+        }
         if !out.persist.isEmpty {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             for record in out.persist {
-                if case .replicaRemoved(let id) = record {
-                    batch.append(.delete(kind: Self.coreStoreKind, key: record.key))
-                    batch.append(.delete(kind: Self.coreStoreKind, key: "acceptor/\(id.rawValue)"))
-                } else if let data = try? encoder.encode(record) {
-                    batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data))
+                switch record {
+                case .replicaRemoved(let id):
+                    part(id) {
+                        $0.batch.append(.delete(kind: Self.coreStoreKind, key: record.key))
+                        $0.batch.append(.delete(kind: Self.coreStoreKind, key: "acceptor/\(id.rawValue)"))
+                    }
+                case .replica(let r):
+                    if let data = try? encoder.encode(record) { part(r.replica) { $0.batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data)) } }
+                case .acceptor(let a):
+                    if let data = try? encoder.encode(record) { part(a.replica) { $0.batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data)) } }
+                case .counters, .boot:
+                    if let data = try? encoder.encode(record) { global.batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data)) }
                 }
             }
         }
-        // What leaves once the records are on disk, resolved now (the actor's state moves on).
-        var sends: [(Endpoint, PeerEnvelope)] = []
+        // What leaves once the records are written, resolved now (the actor's state moves on).
         for (to, message) in out.send {
             guard let endpoint = membership.members[to]?.record.endpoint else { continue }
-            sends.append((endpoint, PeerEnvelope(from: identity.serverID, message: .ketch(message))))
+            part(message.replica) { $0.sends.append((endpoint, PeerEnvelope(from: identity.serverID, message: .ketch(message)))) }
         }
-        var actions: [(ReplicaDatabase, DatabaseAction, Bool)] = []
         for command in out.database {
             guard let db = database(for: command.replica) else { continue }
-            actions.append((db, command.action, core.replicaRecords[command.replica]?.epochOpen ?? false))
+            let epochOpen = core.replicaRecords[command.replica]?.epochOpen ?? false
+            part(command.replica) { $0.actions.append((db, command.action, epochOpen)) }
         }
         // A parked copy returns to the service port once this server leads a new epoch past
         // Step 4 (the prior epoch is closed): its standbys must stream from it for Step 5.
-        var unpark: [ReplicaDatabase] = []
         for (id, db) in databases where db.isParked.isSet {
             guard let r = core.replicaRecords[id], r.primary == identity.serverID, !r.epochOpen else { continue }
             let prior = core.status(now: event.now).first { $0.replica == id }?.priorEpoch
-            if prior == nil || prior?.state == .closed { unpark.append(db) }
+            if prior == nil || prior?.state == .closed { part(id) { $0.unpark.append(db) } }
         }
-        if !batch.isEmpty || !sends.isEmpty || !actions.isEmpty || !unpark.isEmpty {
-            let transport = self.transport
-            let (sends, actions, unpark) = (sends, actions, unpark)
-            outbox.submit(batch, sync: out.persistNeedsSync) {
-                for (endpoint, envelope) in sends { transport.send(envelope, to: endpoint) }
-                for (db, action, epochOpen) in actions { db.performSoon(action, epochOpen: epochOpen) }
-                for db in unpark { db.leadingNewEpoch() }
+        let durable = out.persistNeedsSync
+        let transport = self.transport
+        if !global.batch.isEmpty {
+            outbox.submit(global.batch, durable: durable, lanes: .all) {}
+        }
+        for id in order {
+            guard let p = parts[id] else { continue }
+            outbox.submit(p.batch, durable: durable, lanes: Lanes(replicas: [id])) {
+                for (endpoint, envelope) in p.sends { transport.send(envelope, to: endpoint) }
+                for (db, action, epochOpen) in p.actions { db.performSoon(action, epochOpen: epochOpen) }
+                for db in p.unpark { db.leadingNewEpoch() }
             }
         }
         for note in out.notes {

@@ -70,8 +70,8 @@ public actor Node {
         let outboxLogger = logger
         outbox.handle(failed: { [weak self] error in
             Task { await self?.stopForPersistFailure(error) }
-        }, slow: { records, sync, took in
-            outboxLogger.warning("persisting \(records) protocol records took \(took.milliseconds) ms (sync \(sync)): the disk under \(config.dataDirectory) is slow, and the messages that wait for them wait as long")
+        }, slow: { took in
+            outboxLogger.warning("an fsync of \(config.dataDirectory)/ketch.db took \(took.milliseconds) ms: the disk is slow, and every message that waits for durable records waited as long")
         })
     }
 

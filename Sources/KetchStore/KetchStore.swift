@@ -167,6 +167,22 @@ public final class KetchStore: @unchecked Sendable {
         }
     }
 
+    /// Makes every transaction written so far with `sync: false` durable: an fsync of the WAL
+    /// file, outside the store's lock, so writes go on meanwhile. In WAL mode a commit is its
+    /// frames in `ketch.db-wal`; SQLite syncs that file before it checkpoints frames into the
+    /// database and syncs the database after, so frames already checkpointed are durable too.
+    public func syncWrittenToDisk() throws {
+        let wal = path + "-wal"
+        let fd = Foundation.open(FileManager.default.fileExists(atPath: wal) ? wal : path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw StoreError(code: .io, message: "cannot open \(wal) to sync it: \(String(cString: strerror(errno)))")
+        }
+        defer { Foundation.close(fd) }
+        guard fsync(fd) == 0 else {
+            throw StoreError(code: .io, message: "fsync of \(wal) failed: \(String(cString: strerror(errno))); the disk under the data directory is failing")
+        }
+    }
+
     // MARK: Sequences
 
     /// Returns the next value of the durable counter `name`, strictly greater than every value
