@@ -282,8 +282,13 @@ actor ReplicaDatabase {
             // watchdog kill Postgres at the open's first deadline although the core had renewed
             // the lease meanwhile, and the restart cost 3 s (issue 22). Moving a later deadline
             // into an armed guard is safe at any point of the open; a fence still waits.
-            if opening, guardArmedByOpen, !leaseGuard.fencedOrExpired() {
-                do { try leaseGuard.open(until: until - Self.watchdogMargin, extending: true) } catch { fail(error, doing: "extend lease") }
+            // Before it arms the guard, the open reads the extended deadline itself
+            // (`leaseEnd`): waiting here would hold every later extension behind this one until
+            // the open ends, and the guard the open arms meanwhile would keep its first deadline.
+            if opening {
+                if guardArmedByOpen, !leaseGuard.fencedOrExpired() {
+                    do { try leaseGuard.open(until: until - Self.watchdogMargin, extending: true) } catch { fail(error, doing: "extend lease") }
+                }
                 return
             }
             await serviceLock.acquire()
