@@ -22,6 +22,9 @@ extension KetchCore {
         }
         let acquired = p.proposeReply(r, now: now, timing: config.timing, backoff: backoff(st))
         st.proposer = p
+        if acquired, let took = p.lastRoundTook, took > config.retryInterval * 2 {
+            note(r.replica, r.epoch, "lease round took \(took.milliseconds) ms from prepare to a quorum of grants (lease \(config.leaseDuration.milliseconds) ms)")
+        }
         if r.refusal == .revokedToOther && p.revokedElsewhere { supersededEpoch(&st, r.epoch, successor: r.successor) }
         if acquired, p.target.successor == nil, st.record.epochOpen, st.record.epoch.id == p.target.epoch,
            p.leaseSawClosed || (!p.leaseAllOpen && !st.progress.opened) {

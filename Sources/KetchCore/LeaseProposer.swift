@@ -65,6 +65,10 @@ struct LeaseProposer {
     /// each time and never renews (issue 22: primaries fenced 0.2 s after opening).
     var roundsGivenUp = 0
     static let maxRetryDoublings = 2
+    /// When the round in flight sent its prepares, and how long the last granted round took
+    /// from there (a slow one is logged: it says how close renewals come to the lease's end).
+    var roundBegan: Instant?
+    var lastRoundTook: Span?
 
     init(target: LeaseTarget) { self.target = target }
 
@@ -95,6 +99,7 @@ struct LeaseProposer {
 
     mutating func startPrepare(ballot: Ballot, now: Instant, replica: ReplicaID, me: ServerID) -> [(ServerID, KetchMessage)] {
         if phase != .idle { roundsGivenUp += 1 }
+        roundBegan = now
         phase = .preparing(ballot: ballot, started: now, granted: [])
         refusedInRound = []
         let m = LeasePrepare(replica: replica, source: me, epoch: target.epoch, ballot: ballot, successor: target.successor)
@@ -159,6 +164,7 @@ struct LeaseProposer {
         }
         phase = .idle
         roundsGivenUp = 0
+        lastRoundTook = roundBegan.map { now - $0 }
         leaseEnd = started + timing.proposerLease
         leaseStarted = started
         leaseAllOpen = allOpen
