@@ -93,6 +93,7 @@ extension Node {
             }
         }
         for note in out.notes {
+            if let r = note.replica { counters.count(note.text, replica: r) }
             var meta: Logger.Metadata = [:]
             if let r = note.replica { meta["replica.id"] = .string(r.short) }
             if let e = note.epoch { meta["epoch.id"] = .string(e.short) }

@@ -27,6 +27,10 @@ public actor Node {
     let feed: FeedPublisher
     /// Where each step's records are made durable before its outputs leave (see `Outbox`).
     let outbox: Outbox
+    /// The HTTP status port (see `Node+HTTP.swift`).
+    let http: HTTPStatusServer
+    /// What `/metrics` counts.
+    var counters = NodeCounters()
     private var events: [ClusterEvent] = []
     private var lastPublished = Instant.zero
     /// When the last tick ran, to notice when this actor was not run for a while (see `tick`).
@@ -67,6 +71,7 @@ public actor Node {
         let seed = UInt64(truncatingIfNeeded: MonotonicClock.now().nanoseconds) ^ UInt64(truncatingIfNeeded: identity.serverID.rawValue.hashValue)
         self.membership = Membership(me: me, seeds: config.members, config: config.membership, seed: seed)
         self.outbox = Outbox(store: store)
+        self.http = HTTPStatusServer(logger: logger)
         let outboxLogger = logger
         outbox.handle(failed: { [weak self] error in
             Task { await self?.stopForPersistFailure(error) }
@@ -91,6 +96,13 @@ public actor Node {
         do { _ = try await api.start(host: config.apiEndpoint.addr, port: config.apiEndpoint.port, handler: NodeAPIHandler(node: node)) } catch {
             await transport.shutdown()
             throw NodeError("listen", "cannot listen for clients on \(config.apiEndpoint): \(error); is another ketch-node using that address?")
+        }
+        if let httpPort = config.httpPort {
+            do { _ = try await node.http.start(host: config.apiEndpoint.addr, port: httpPort, handler: NodeHTTPHandler(node: node)) } catch {
+                await api.shutdown()
+                await transport.shutdown()
+                throw NodeError("listen", "cannot listen for HTTP status on \(config.apiEndpoint.addr):\(httpPort): \(error); is another ketch-node using that port? (--http-port, 0 turns it off)")
+            }
         }
         await node.begin()
         return node
@@ -150,6 +162,7 @@ public actor Node {
         for t in tasks { t.cancel() }
         outbox.close()
         for db in databases.values { await db.shutdown() }
+        await http.shutdown()
         await api.shutdown()
         await transport.shutdown()
         logger.notice("stopped")
@@ -180,6 +193,8 @@ public actor Node {
 
     private func carryOut(_ out: MembershipOutput, now: Instant) {
         for change in out.changes {
+            if change.to == .suspect { counters.suspicions += 1 }
+            if change.to == .dead { counters.deaths += 1 }
             let level: Logger.Level = change.to == .alive ? .notice : .warning
             logger.log(level: level, "\(change)", metadata: ["peer": .string(change.name), "peer.id": .string(change.server.short)])
             record(ClusterEvent(atUnixMs: MonotonicClock.unixMilliseconds(), kind: .membership, replica: nil,

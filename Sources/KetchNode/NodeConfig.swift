@@ -50,6 +50,9 @@ public struct NodeConfig: Sendable {
     }
 
     public static let defaultAPIPort = 7460
+    public static let defaultHTTPPort = 7461
+    /// The HTTP status port, on the api address; nil: off.
+    public var httpPort: Int? = NodeConfig.defaultHTTPPort
     public static let defaultMemberPort = 7459
     public static let defaultSecretFile = "/etc/ketch/cluster.secret"
     public static let defaultDBBinDirectory = "/usr/lib/postgresql/15/bin"
@@ -58,6 +61,7 @@ public struct NodeConfig: Sendable {
     public struct Inputs: Sendable {
         public var apiServer: String?
         public var apiPort: Int?
+        public var httpPort: Int?
         public var memberServer: String?
         public var memberPort: Int?
         public var memberList: String?
@@ -84,6 +88,7 @@ public struct NodeConfig: Sendable {
             func str(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
             apiServer = apiServer ?? str("KETCH_API_SERVER")
             if apiPort == nil { apiPort = try int("KETCH_API_PORT") }
+            if httpPort == nil { httpPort = try int("KETCH_HTTP_PORT") }
             memberServer = memberServer ?? str("KETCH_MEMBER_SERVER")
             if memberPort == nil { memberPort = try int("KETCH_MEMBER_PORT") }
             memberList = memberList ?? str("KETCH_MEMBER_LIST")
@@ -110,6 +115,14 @@ public struct NodeConfig: Sendable {
         let memberPort = try port(i.memberPort ?? defaultMemberPort, "member port")
         guard apiPort != memberPort else {
             throw NodeError("bad-port", "api port and member port are both \(apiPort); they must differ")
+        }
+        var httpPort: Int?
+        if i.httpPort != 0 {
+            let p = try port(i.httpPort ?? defaultHTTPPort, "http port")
+            guard p != apiPort, p != memberPort else {
+                throw NodeError("bad-port", "http port \(p) is also the api or member port; give it a port of its own (default 7461), or 0 to turn it off")
+            }
+            httpPort = p
         }
         let apiAddr = try HostResolver.ipv4(of: apiServer)
         let memberAddr = try HostResolver.ipv4(of: i.memberServer ?? apiServer)
@@ -160,6 +173,7 @@ public struct NodeConfig: Sendable {
                           secretFile: i.secretFile ?? defaultSecretFile, membership: membership, logLevel: level)
         config.leaseMs = leaseMs
         config.renewMs = renewMs
+        config.httpPort = httpPort
         if let k = i.keepAside {
             guard (0...100).contains(k) else {
                 throw NodeError("bad-keep-aside", "keep-aside \(k) is outside 0-100 (how many replaced copies of each replica to keep; 0 deletes them at once)")

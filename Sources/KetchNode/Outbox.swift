@@ -64,6 +64,7 @@ final class Outbox: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var closed = false
     private var failedWrite = false
+    private var fsyncs: (count: Int, seconds: Double) = (0, 0)
     private var failed: @Sendable (Error) -> Void = { _ in }
     private var slow: @Sendable (_ took: Span) -> Void = { _ in }
 
@@ -95,6 +96,9 @@ final class Outbox: @unchecked Sendable {
             if !enqueue(Item(batch: [], durable: false, lanes: .all, then: { done.resume() }, isBarrier: true)) { done.resume() }
         }
     }
+
+    /// How many fsyncs of `ketch.db` ran and how long they took in all (for `/metrics`).
+    var fsyncTotals: (count: Int, seconds: Double) { lock.withLock { fsyncs } }
 
     /// A write or sync failed: nothing submitted since was carried out.
     var hasFailed: Bool { lock.withLock { failedWrite } }
@@ -189,6 +193,8 @@ final class Outbox: @unchecked Sendable {
             let took = ContinuousClock.now - started
             let ms = took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000
             let report: (@Sendable (Span) -> Void)? = lock.withLock {
+                fsyncs.count += 1
+                fsyncs.seconds += Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
                 guard !closed else { return nil }
                 // Everything written before the fsync began is durable now, in order.
                 let ready = waiting.prefix { $0.generation <= upTo }.count

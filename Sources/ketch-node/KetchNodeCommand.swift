@@ -10,6 +10,8 @@ struct NodeOptions: ParsableArguments {
     var apiServer: String?
     @Option(name: .customLong("api-port"), help: "Client API port (KETCH_API_PORT, default 7460).")
     var apiPort: Int?
+    @Option(name: .customLong("http-port"), help: "HTTP status port for load balancers and Prometheus: /health, /primary/DB, /replica/DB, /sync/DB, /DB, /metrics (KETCH_HTTP_PORT, default 7461; 0 turns it off).")
+    var httpPort: Int?
     @Option(name: .customLong("member-server"), help: "Name or address for peers (KETCH_MEMBER_SERVER, default: the api server).")
     var memberServer: String?
     @Option(name: .customLong("member-port"), help: "Peer protocol port (KETCH_MEMBER_PORT, default 7459).")
@@ -44,6 +46,7 @@ struct NodeOptions: ParsableArguments {
         var i = NodeConfig.Inputs()
         i.apiServer = apiServer ?? base?.apiServer
         i.apiPort = apiPort ?? base?.apiPort
+        i.httpPort = httpPort ?? base?.httpPort
         i.memberServer = memberServer ?? base?.memberServer
         i.memberPort = memberPort ?? base?.memberPort
         i.memberList = memberList ?? base?.memberList
