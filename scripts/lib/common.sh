@@ -18,6 +18,8 @@ KETCH_APT_PACKAGES=(
   "nftables:/usr/sbin/nft"
   "iptables:/usr/sbin/iptables-legacy"
   "python3:/usr/bin/python3"
+  "haproxy:/usr/sbin/haproxy"
+  "prometheus:/usr/bin/promtool"
 )
 
 # Installs whatever of the above is missing. Needs root; says so clearly when it is not.

@@ -12,6 +12,8 @@ final class LocalCluster: @unchecked Sendable {
     let count: Int
     let memberPort: Int
     let apiPort: Int
+    /// The HTTP status port: `portBase + 5`, clear of the demo's 7461 on the same addresses.
+    var httpPort: Int { memberPort + 5 }
     let secretPath: String
     private(set) var nodes: [TestProcess?]
     let extraArguments: [String]
@@ -34,7 +36,7 @@ final class LocalCluster: @unchecked Sendable {
     var apiEndpoints: [Endpoint] { (0..<count).map { Endpoint(addr: address($0), port: apiPort) } }
 
     func arguments(_ i: Int) -> [String] {
-        ["--api-server", address(i), "--api-port", "\(apiPort)", "--member-port", "\(memberPort)",
+        ["--api-server", address(i), "--api-port", "\(apiPort)", "--member-port", "\(memberPort)", "--http-port", "\(httpPort)",
          "--member-list", memberList, "--data-dir", dataDir(i), "--secret-file", secretPath, "--log-level", "info"]
         + extraArguments + ["run"]
     }
