@@ -45,6 +45,10 @@ import Testing
         #expect(tooBig.hasPrefix("HTTP/1.1 413") || tooBig.hasPrefix("HTTP/1.1 400") || tooBig.hasPrefix("HTTP/1.1 431") || tooBig.isEmpty, "\(tooBig.prefix(80))")
         let garbage = try await exchange(bound.port, "\u{1}\u{2}not http at all\r\n\r\n")
         #expect(garbage.isEmpty || garbage.hasPrefix("HTTP/1.1 400"), "\(garbage.prefix(80))")
+        // A client that sends nothing is dropped after the idle timeout.
+        let started = ContinuousClock.now
+        let silent = try await exchange(bound.port, "")
+        #expect(silent.isEmpty && ContinuousClock.now - started < .seconds(15), "a silent client was not dropped")
         // Still serving after all of that.
         #expect(try await exchange(bound.port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").hasPrefix("HTTP/1.1 200"))
     }
