@@ -17,10 +17,7 @@ import Glibc
         defer { close(fd) }
         var timeout = timeval(tv_sec: 3, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &addr.sin_addr)
+        var addr = ipv4SocketAddress(host, port)
         let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard connected == 0 else { return nil }
         let request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
@@ -46,14 +43,19 @@ import Glibc
         (among ?? Array(0..<c.count)).filter { status(c, $0, path) == 200 }
     }
 
-    /// Every node reports every member alive.
-    func converged(_ c: LocalCluster) async -> Bool {
-        await eventually(within: 30, every: 0.1) {
-            for i in 0..<c.count {
-                guard await c.get(.server, from: i)?.data.filter({ $0.attributes["health"] == .string("alive") }).count == c.count else { return false }
-            }
-            return true
+    /// Four converged nodes and one database created on server1 that has taken a write; nil
+    /// (with the reason recorded) otherwise.
+    func clusterWithDatabase(portBase: Int, db: String, port: Int) async throws -> LocalCluster? {
+        let c = try LocalCluster(portBase: portBase)
+        try c.startAll()
+        guard await c.converged() else { Issue.record("cluster did not converge:\n\(c.logs())"); c.shutdown(); return nil }
+        let created = try helper.ctl(c, 0, ["create", "replica", "-f", "-"], stdin: helper.spec(db, port: port))
+        guard created.status == 0 else { Issue.record("create failed: \(created.stderr)"); c.shutdown(); return nil }
+        let sql = helper.client(c, db: db, port: port)
+        guard await eventually(within: 120, every: 0.5, { sql.run("CREATE TABLE IF NOT EXISTS ketch_writes(id int PRIMARY KEY)") != nil }) else {
+            Issue.record("the database never took a write:\n\(c.logs())"); c.shutdown(); return nil
         }
+        return c
     }
 
     @Test func healthChecksFollowThePrimaryAndMetricsPassPromtool() async throws {
@@ -61,18 +63,10 @@ import Glibc
         guard FileManager.default.isExecutableFile(atPath: promtool) else {
             Issue.record("promtool is missing (Debian package prometheus): scripts/test installs it; apt-get install prometheus"); return
         }
-        let c = try LocalCluster(portBase: 17_430)
-        defer { c.shutdown() }
-        try c.startAll()
-        guard await converged(c) else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
         let db = "httpdb", port = 17_560
-        let sql = helper.client(c, db: db, port: port)
-        let up = await eventually(within: 30, every: 0.2) { (0..<c.count).allSatisfy { self.status(c, $0, "/health") == 200 } }
-        #expect(up, "not every node answered /health:\n\(c.logs())")
-        let created = try helper.ctl(c, 0, ["create", "replica", "-f", "-"], stdin: helper.spec(db, port: port))
-        #expect(created.status == 0, "create failed: \(created.stderr)")
-        #expect(await eventually(within: 120, every: 0.5) { sql.run("CREATE TABLE IF NOT EXISTS ketch_writes(id int PRIMARY KEY)") != nil },
-                "the database never took a write:\n\(c.logs())")
+        guard let c = try await clusterWithDatabase(portBase: 17_430, db: db, port: port) else { return }
+        defer { c.shutdown() }
+        #expect((0..<c.count).allSatisfy { self.status(c, $0, "/health") == 200 }, "not every node answered /health")
 
         // Exactly one server says primary, and it is the one clients write to.
         var primaries: [Int] = []
@@ -124,16 +118,10 @@ import Glibc
         guard FileManager.default.isExecutableFile(atPath: haproxy) else {
             Issue.record("haproxy is missing (Debian package haproxy): scripts/test installs it; apt-get install haproxy"); return
         }
-        let c = try LocalCluster(portBase: 17_440)
-        defer { c.shutdown() }
-        try c.startAll()
-        guard await converged(c) else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
         let db = "hapdb", port = 17_570, front = 17_575
-        let created = try helper.ctl(c, 0, ["create", "replica", "-f", "-"], stdin: helper.spec(db, port: port))
-        #expect(created.status == 0, "create failed: \(created.stderr)")
+        guard let c = try await clusterWithDatabase(portBase: 17_440, db: db, port: port) else { return }
+        defer { c.shutdown() }
         let direct = helper.client(c, db: db, port: port)
-        #expect(await eventually(within: 120, every: 0.5) { direct.run("CREATE TABLE IF NOT EXISTS ketch_writes(id int PRIMARY KEY)") != nil },
-                "the database never took a write:\n\(c.logs())")
 
         let servers = (0..<c.count).map { "  server server\($0 + 1) \(c.address($0)):\(port) check port \(c.httpPort)" }.joined(separator: "\n")
         let config = """

@@ -46,15 +46,6 @@ import Glibc
 
     // MARK: - Bring-up
 
-    /// Every node reports every member alive.
-    func converged(_ c: LocalCluster, within seconds: Double = 30) async -> Bool {
-        await eventually(within: seconds, every: 0.1) {
-            for i in 0..<c.count {
-                guard await c.get(.server, from: i)?.data.filter({ $0.attributes["health"] == .string("alive") }).count == c.count else { return false }
-            }
-            return true
-        }
-    }
 
     /// Creates each database through `ketchctl` on server `on` (its node leads it).
     func create(_ c: LocalCluster, _ dbs: [Database], on server: Int) throws {
@@ -303,7 +294,7 @@ import Glibc
         defer { c.shutdown() }
         let dbs = databases(c, "dens", count: Self.parallelCount, firstPort: 17_500)
         try c.startAll()
-        guard await converged(c) else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
+        guard await c.converged() else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
         let createdAt = Date()
         try create(c, dbs, on: 0)
 
@@ -348,7 +339,7 @@ import Glibc
         defer { c.shutdown() }
         let dbs = databases(c, "clone", count: Self.parallelCount, firstPort: 17_520)
         try c.startAll()
-        guard await converged(c) else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
+        guard await c.converged() else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
         let createdAt = Date()
         try create(c, dbs, on: 0)
 
@@ -414,7 +405,7 @@ import Glibc
         defer { c.shutdown() }
         let dbs = databases(c, "rst", count: 2, firstPort: 17_540)
         try c.startAll()
-        guard await converged(c) else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
+        guard await c.converged() else { Issue.record("cluster did not converge:\n\(c.logs())"); return }
         let createdAt = Date()
         try create(c, [dbs[0]], on: 0)
         try create(c, [dbs[1]], on: 1)
@@ -449,7 +440,7 @@ import Glibc
 
             let restartedAt = Date()
             try c.startAll()
-            guard await converged(c) else { Issue.record("round \(round): cluster did not converge after the restart:\n\(c.logs())"); return }
+            guard await c.converged() else { Issue.record("round \(round): cluster did not converge after the restart:\n\(c.logs())"); return }
             var writableAfter: [String: Double] = [:]
             _ = await eventually(within: 90, every: 0.2) {
                 for d in dbs where writableAfter[d.name] == nil && write(d, timeout: 3) {

@@ -93,6 +93,15 @@ import Glibc
     }
 }
 
+/// `host:port` (dotted IPv4) as a socket address.
+func ipv4SocketAddress(_ host: String, _ port: Int) -> sockaddr_in {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    inet_pton(AF_INET, host, &addr.sin_addr)
+    return addr
+}
+
 /// A TCP listener that holds a port for the length of a test.
 final class Listener {
     let fd: Int32
@@ -101,10 +110,7 @@ final class Listener {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &addr.sin_addr)
+        var addr = ipv4SocketAddress(host, port)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard rc == 0, listen(fd, 8) == 0 else { Glibc.close(fd); throw TestFailure("cannot listen on \(host):\(port): errno \(errno)") }
     }

@@ -31,6 +31,16 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     func address(_ i: Int) -> String { "127.0.2.\(i + 1)" }
+
+    /// Every node in `among` (all by default) reports all `count` members alive, within `seconds`.
+    func converged(within seconds: Double = 30, among: [Int]? = nil) async -> Bool {
+        await eventually(within: seconds, every: 0.1) {
+            for i in among ?? Array(0..<self.count) {
+                guard await self.get(.server, from: i)?.data.filter({ $0.attributes["health"] == .string("alive") }).count == self.count else { return false }
+            }
+            return true
+        }
+    }
     func dataDir(_ i: Int) -> String { dir.path + "/server\(i + 1)" }
     var memberList: String { (0..<count).map { "\(address($0)):\(memberPort)" }.joined(separator: ",") }
     var apiEndpoints: [Endpoint] { (0..<count).map { Endpoint(addr: address($0), port: apiPort) } }
