@@ -98,6 +98,9 @@ public struct NodeConfig: Sendable {
             secretFile = secretFile ?? str("KETCH_SECRET_FILE")
             logLevel = logLevel ?? str("KETCH_LOG_LEVEL")
             if leaseMs == nil { leaseMs = try int("KETCH_LEASE_MS") }
+            if renewMs == nil { renewMs = try int("KETCH_RENEW_MS") }
+            if probeIntervalMs == nil { probeIntervalMs = try int("KETCH_PROBE_INTERVAL_MS") }
+            if suspicionTimeoutMs == nil { suspicionTimeoutMs = try int("KETCH_SUSPICION_TIMEOUT_MS") }
             if keepAside == nil { keepAside = try int("KETCH_KEEP_ASIDE") }
             if postgresStallMs == nil { postgresStallMs = try int("KETCH_POSTGRES_STALL_MS") }
         }

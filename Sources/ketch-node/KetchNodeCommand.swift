@@ -28,13 +28,13 @@ struct NodeOptions: ParsableArguments {
     var secretFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (KETCH_LOG_LEVEL, default info).")
     var logLevel: String?
-    @Option(name: .customLong("probe-interval-ms"), help: "SWIM protocol period in milliseconds (default 200).")
+    @Option(name: .customLong("probe-interval-ms"), help: "SWIM protocol period in milliseconds (KETCH_PROBE_INTERVAL_MS, default 200).")
     var probeIntervalMs: Int?
-    @Option(name: .customLong("suspicion-timeout-ms"), help: "How long a suspect member has to refute before it is dead (default 800).")
+    @Option(name: .customLong("suspicion-timeout-ms"), help: "How long a suspect member has to refute before it is dead, in milliseconds (KETCH_SUSPICION_TIMEOUT_MS, default 800).")
     var suspicionTimeoutMs: Int?
     @Option(name: .customLong("lease-ms"), help: "Primary lease in milliseconds (KETCH_LEASE_MS, default 2000); the same on every node.")
     var leaseMs: Int?
-    @Option(name: .customLong("renew-ms"), help: "Lease renewal period in milliseconds (default: a quarter of the lease, 500 for the default lease).")
+    @Option(name: .customLong("renew-ms"), help: "Lease renewal period in milliseconds (KETCH_RENEW_MS, default: a quarter of the lease, 500 for the default lease).")
     var renewMs: Int?
     @Option(name: .customLong("keep-aside"), help: "Replaced copies of each replica kept set aside in the data dir, newest first (KETCH_KEEP_ASIDE, default 1; 0-100).")
     var keepAside: Int?

@@ -157,6 +157,24 @@ import KetchShared
         #expect(throws: NodeError.self) { try NodeConfig.resolve(inputs) }
     }
 
+    /// Every timing flag has a variable, and the HTTP status port is on by default, off with 0,
+    /// and never shares a port (issue 17).
+    @Test func timingsAndTheHTTPPortComeFromTheEnvironment() throws {
+        var inputs = Self.minimalInputs()
+        #expect(try NodeConfig.resolve(inputs).httpPort == NodeConfig.defaultHTTPPort)
+        try inputs.fillFromEnvironment(["KETCH_RENEW_MS": "400", "KETCH_PROBE_INTERVAL_MS": "250",
+                                        "KETCH_SUSPICION_TIMEOUT_MS": "900", "KETCH_HTTP_PORT": "0"])
+        let config = try NodeConfig.resolve(inputs)
+        #expect(config.renewMs == 400)
+        #expect(config.membership.probeInterval == .milliseconds(250))
+        #expect(config.membership.suspicionTimeout == .milliseconds(900))
+        #expect(config.httpPort == nil)
+        inputs.httpPort = NodeConfig.defaultAPIPort
+        #expect { try NodeConfig.resolve(inputs) } throws: { ($0 as? NodeError)?.code == "bad-port" }
+        var bad = Self.minimalInputs()
+        #expect { try bad.fillFromEnvironment(["KETCH_RENEW_MS": "soon"]) } throws: { ($0 as? NodeError)?.code == "bad-env" }
+    }
+
     @Test func postgresStallIsChecked() throws {
         var inputs = Self.minimalInputs()
         #expect(try NodeConfig.resolve(inputs).postgresStallMs == NodeConfig.defaultPostgresStallMs)
