@@ -73,12 +73,14 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
-    /// One request on a fresh connection; error replies become `CtlError`s.
-    func send(_ request: ControlRequest, progress: (@Sendable (String) -> Void)? = nil) async throws(CtlError) -> ControlReply {
+    /// One request on a fresh connection; error replies become `CtlError`s. `defaultSeconds`:
+    /// the wait when `--timeout` is not given.
+    func send(_ request: ControlRequest, defaultSeconds: Double = TimeoutOptions.defaultSeconds,
+              progress: (@Sendable (String) -> Void)? = nil) async throws(CtlError) -> ControlReply {
         let client = try await connect()
         let result: Result<ControlReply, WireError>
         do throws(WireError) {
-            result = .success(try await client.request(request, timeout: timeout, progress: progress))
+            result = .success(try await client.request(request, timeout: timing.timeout(defaultSeconds: defaultSeconds), progress: progress))
         } catch {
             result = .failure(error)
         }
@@ -101,8 +103,10 @@ struct SecretOptions: ParsableArguments {
 
 /// `--timeout`, shared by `login` and the commands that connect.
 struct TimeoutOptions: ParsableArguments {
-    @Option(name: .customLong("timeout"), help: "Seconds to wait for the node's answer.")
-    var timeoutSeconds: Double = 30
+    @Option(name: .customLong("timeout"), help: "Seconds to wait for the node's answer (default 30; 75 for failover, which the node itself gives 60 s).")
+    var timeoutSeconds: Double?
 
-    var timeout: Duration { .milliseconds(Int64(max(timeoutSeconds, 0.1) * 1000)) }
+    static let defaultSeconds = 30.0
+    var timeout: Duration { timeout(defaultSeconds: Self.defaultSeconds) }
+    func timeout(defaultSeconds: Double) -> Duration { .milliseconds(Int64(max(timeoutSeconds ?? defaultSeconds, 0.1) * 1000)) }
 }

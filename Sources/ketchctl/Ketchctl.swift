@@ -195,8 +195,12 @@ struct Failover: AsyncParsableCommand {
     @Option(name: .customLong("to"), help: "Server to promote (name or ID); default: the node chooses.")
     var to: String?
 
+    /// Longer than the node's own limit for a switchover (60 s), so its outcome, success or
+    /// the reason it gave up, is what this prints, never a timeout of its own.
+    static let defaultSeconds = 75.0
+
     func run() async throws {
-        let reply = try await connection.send(.failover(name: name, to: to)) { message in
+        let reply = try await connection.send(.failover(name: name, to: to), defaultSeconds: Self.defaultSeconds) { message in
             FileHandle.standardError.write(Data((message + "\n").utf8))
         }
         print(CreateReplica.describe(reply, fallback: "failover of \(name) done"))

@@ -116,4 +116,14 @@ func withTemporaryHome(_ body: (String) async throws -> Void) async rethrows {
             }
         }
     }
+
+    /// `ketchctl failover` waits longer than the node's own 60 s limit, so it prints the node's
+    /// outcome rather than a timeout of its own (issue 17); `--timeout` still wins.
+    @Test func failoverWaitsLongerThanTheNode() throws {
+        let plain = try #require(try Ketchctl.parseAsRoot(["failover", "mydb1"]) as? Failover)
+        #expect(plain.connection.timing.timeout(defaultSeconds: Failover.defaultSeconds) == .seconds(75))
+        #expect(plain.connection.timing.timeout == .seconds(30))
+        let given = try #require(try Ketchctl.parseAsRoot(["failover", "mydb1", "--timeout", "10"]) as? Failover)
+        #expect(given.connection.timing.timeout(defaultSeconds: Failover.defaultSeconds) == .seconds(10))
+    }
 }
