@@ -17,6 +17,10 @@ public struct NodeConfig: Sendable {
     public var secretFile: String
     public var membership: MembershipConfig
     public var logLevel: Logger.Level
+    public enum LogFormat: String, Sendable, CaseIterable { case text, json }
+    public var logFormat: LogFormat = .text
+    /// Where the log goes instead of standard error (appended).
+    public var logFile: String?
 
     public init(name: String, apiEndpoint: Endpoint, memberEndpoint: Endpoint, members: [Endpoint], dataDirectory: String,
                 dbBinDirectory: String, dbUser: String, secretFile: String, membership: MembershipConfig, logLevel: Logger.Level) {
@@ -62,6 +66,8 @@ public struct NodeConfig: Sendable {
         public var apiServer: String?
         public var apiPort: Int?
         public var httpPort: Int?
+        public var logFormat: String?
+        public var logFile: String?
         public var memberServer: String?
         public var memberPort: Int?
         public var memberList: String?
@@ -97,6 +103,8 @@ public struct NodeConfig: Sendable {
             dbUser = dbUser ?? str("KETCH_DB_USER")
             secretFile = secretFile ?? str("KETCH_SECRET_FILE")
             logLevel = logLevel ?? str("KETCH_LOG_LEVEL")
+            logFormat = logFormat ?? str("KETCH_LOG_FORMAT")
+            logFile = logFile ?? str("KETCH_LOG_FILE")
             if leaseMs == nil { leaseMs = try int("KETCH_LEASE_MS") }
             if renewMs == nil { renewMs = try int("KETCH_RENEW_MS") }
             if probeIntervalMs == nil { probeIntervalMs = try int("KETCH_PROBE_INTERVAL_MS") }
@@ -177,6 +185,18 @@ public struct NodeConfig: Sendable {
         config.leaseMs = leaseMs
         config.renewMs = renewMs
         config.httpPort = httpPort
+        if let f = i.logFormat {
+            guard let format = LogFormat(rawValue: f.lowercased()) else {
+                throw NodeError("bad-log-format", "log format '\(f)' is not one of: text, json")
+            }
+            config.logFormat = format
+        }
+        if let file = i.logFile {
+            guard !file.isEmpty, !file.hasSuffix("/") else {
+                throw NodeError("bad-log-file", "log file '\(file)' is not a file path; give a file such as /var/log/ketch/node.log")
+            }
+            config.logFile = file
+        }
         if let k = i.keepAside {
             guard (0...100).contains(k) else {
                 throw NodeError("bad-keep-aside", "keep-aside \(k) is outside 0-100 (how many replaced copies of each replica to keep; 0 deletes them at once)")

@@ -28,6 +28,10 @@ struct NodeOptions: ParsableArguments {
     var secretFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (KETCH_LOG_LEVEL, default info).")
     var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "text (one line per event, the default) or json (one JSON object per line) (KETCH_LOG_FORMAT).")
+    var logFormat: String?
+    @Option(name: .customLong("log-file"), help: "Append the log to this file instead of standard error (KETCH_LOG_FILE); rotate it with copytruncate.")
+    var logFile: String?
     @Option(name: .customLong("probe-interval-ms"), help: "SWIM protocol period in milliseconds (KETCH_PROBE_INTERVAL_MS, default 200).")
     var probeIntervalMs: Int?
     @Option(name: .customLong("suspicion-timeout-ms"), help: "How long a suspect member has to refute before it is dead, in milliseconds (KETCH_SUSPICION_TIMEOUT_MS, default 800).")
@@ -55,6 +59,8 @@ struct NodeOptions: ParsableArguments {
         i.dbUser = dbUser ?? base?.dbUser
         i.secretFile = secretFile ?? base?.secretFile
         i.logLevel = logLevel ?? base?.logLevel
+        i.logFormat = logFormat ?? base?.logFormat
+        i.logFile = logFile ?? base?.logFile
         i.probeIntervalMs = probeIntervalMs ?? base?.probeIntervalMs
         i.suspicionTimeoutMs = suspicionTimeoutMs ?? base?.suspicionTimeoutMs
         i.leaseMs = leaseMs ?? base?.leaseMs
@@ -87,8 +93,9 @@ extension StartVerb {
         do {
             try inputs.fillFromEnvironment(ProcessInfo.processInfo.environment)
             let config = try NodeConfig.resolve(inputs)
+            let output = try NodeLogHandler.output(file: config.logFile)
             LoggingSystem.bootstrap { label in
-                var handler = NodeLogHandler(label: label)
+                var handler = NodeLogHandler(label: label, json: config.logFormat == .json, output: output)
                 handler.logLevel = config.logLevel
                 return handler
             }

@@ -128,6 +128,37 @@ import Glibc
         #expect(badPort.status != 0)
         #expect(badPort.stderr.contains("99999"))
         #expect(!FileManager.default.fileExists(atPath: dataDir))
+
+        let badFormat = try runCommand(bin, ["--api-server", "127.0.2.1", "--data-dir", dataDir, "--log-format", "xml", "run"])
+        #expect(badFormat.status != 0 && badFormat.stderr.contains("'xml' is not one of: text, json"), "\(badFormat.stderr)")
+        let badLogFile = try runCommand(bin, ["--api-server", "127.0.2.1", "--data-dir", dataDir, "--log-file", dir.path + "/no/such/dir/node.log", "run"])
+        #expect(badLogFile.status != 0 && badLogFile.stderr.contains("cannot open log file"), "\(badLogFile.stderr)")
+        #expect(badLogFile.stderr.split(separator: "\n").count == 1, "more than one line: \(badLogFile.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dataDir))
+    }
+
+    /// `--log-format json --log-file F`: every line of F is one JSON object with the time, level
+    /// and message, and the node's metadata as fields (issue 17).
+    @Test func jsonLogsGoToTheLogFile() async throws {
+        let logDir = try TempDir("ketch-it-log")
+        defer { logDir.remove() }
+        let logFile = logDir.path + "/node.json.log"
+        let c = try LocalCluster(count: 1, portBase: 17_150, extraArguments: ["--log-format", "json", "--log-file", logFile])
+        defer { c.stop() }
+        try c.start(0)
+        #expect(await eventually(within: 10) { await c.get(.server, from: 0) != nil }, "node did not come up:\n\(c.logs())")
+        let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n")
+        #expect(lines.count >= 3, "too few lines in the log file: \(text)")
+        var started = false
+        for line in lines {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                Issue.record("not a JSON object: \(line)"); continue
+            }
+            #expect(object["time"] is String && object["level"] is String && object["message"] is String, "\(line)")
+            if object["message"] as? String == "started", object["server.id"] is String { started = true }
+        }
+        #expect(started, "no 'started' line with its server.id: \(text)")
     }
 
     @Test func aDataDirInUseIsRefused() async throws {
