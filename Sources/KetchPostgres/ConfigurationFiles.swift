@@ -8,6 +8,7 @@ struct ConfigurationFiles {
         "wal_level", "hot_standby", "max_wal_senders", "max_replication_slots", "wal_keep_size", "wal_log_hints",
         "synchronous_commit", "synchronous_standby_names", "primary_conninfo", "recovery_target_timeline",
         "password_encryption", "wal_receiver_status_interval", "wal_retrieve_retry_interval", "recovery_init_sync_method",
+        "lc_messages", "logging_collector",
     ]
 
     var settings: PostgresSettings
@@ -50,6 +51,11 @@ struct ConfigurationFiles {
             // from about 5 s to well under one on the test machine.
             "recovery_init_sync_method = syncfs",
             "log_line_prefix = '%m [%p] '",
+            // The node reads Postgres's own lines ("cannot follow", "could not bind", …) from
+            // the server log it started Postgres with: in English, and not diverted into the
+            // collector's files, whatever a DBA's habit in postgresql.conf.
+            "lc_messages = 'C'",
+            "logging_collector = off",
         ]
         for name in settings.extra.keys.sorted() {
             lines.append("\(name) = \(quote(settings.extra[name] ?? ""))")

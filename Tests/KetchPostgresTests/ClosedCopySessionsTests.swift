@@ -49,6 +49,8 @@ import Testing
                                              password: lab.replication.password, connectTimeoutSeconds: 2)
             let replicationRole = try? await PGConnection.connect(rewinder)
             #expect(replicationRole != nil, "the replication role was refused by a closed copy; pg_rewind from it would fail")
+            // The server messages the node reads are in English whatever postgresql.conf says.
+            #expect(try await replicationRole?.value("SHOW lc_messages") == "C")
 
             // Opened: clients get in and write.
             db.performSoon(.openToClients(until: MonotonicClock.now() + .seconds(30)))

@@ -59,6 +59,9 @@ import KetchShared
         #expect(conf.contains("wal_receiver_status_interval = '1s'\n"))
         #expect(conf.contains("wal_retrieve_retry_interval = '1s'\n"))
         #expect(ConfigurationFiles.withoutManagedSettings("wal_retrieve_retry_interval = '5s'\n").isEmpty)
+        // Log lines the node reads stay English and in the server log (issue 17).
+        #expect(conf.contains("lc_messages = 'C'\n") && conf.contains("logging_collector = off\n"))
+        #expect(ConfigurationFiles.withoutManagedSettings("lc_messages = 'de_DE.UTF-8'\nlogging_collector = on\n").isEmpty)
         #expect(files.identConf.components(separatedBy: "ketch  root  postgres").count == 2)
         #expect(files.hbaConf.contains("host    replication  all       127.0.0.0/8  scram-sha-256"))
     }
