@@ -6,6 +6,7 @@ chmod 755 "$BENCH_DIR"
 BENCH_MEMBER_PORT=${BENCH_MEMBER_PORT:-37459}
 BENCH_API_PORT=${BENCH_API_PORT:-37460}
 BENCH_DB_PORT=${BENCH_DB_PORT:-35432}
+BENCH_HTTP_PORT=${BENCH_HTTP_PORT:-37461}
 BENCH_PASSWORD=bench-password
 export KETCH_SECRET_FILE=$BENCH_DIR/secret
 NODE_PIDS=()
@@ -16,7 +17,7 @@ bench_ctl() { local i=$1; shift; "$(ketch_bin ketchctl)" --api-server "$(bench_a
 
 bench_start_node() {
   local i=$1
-  "$(ketch_bin ketch-node)" --api-server "$(bench_addr "$i")" --api-port "$BENCH_API_PORT" --member-port "$BENCH_MEMBER_PORT" \
+  "$(ketch_bin ketch-node)" --api-server "$(bench_addr "$i")" --api-port "$BENCH_API_PORT" --member-port "$BENCH_MEMBER_PORT" --http-port "$BENCH_HTTP_PORT" \
     --member-list "$(bench_members)" --data-dir "$BENCH_DIR/server$((i+1))" ${BENCH_NODE_ARGS:-} run >>"$BENCH_DIR/server$((i+1)).log" 2>&1 &
   NODE_PIDS[$i]=$!
   # Killed on purpose by the benches: keep bash's "Killed" job notices out of their output.

@@ -52,17 +52,19 @@ int main(int argc, char **argv) {
             }
             PQsetNoticeReceiver(conn, on_notice, NULL);
         }
-        snprintf(sql, sizeof sql, "INSERT INTO w VALUES (%lld)", id);
+        /* The server that acknowledged, as Postgres sees its own address: through a proxy
+         * PQhost() names the proxy. */
+        snprintf(sql, sizeof sql, "INSERT INTO w VALUES (%lld) RETURNING host(inet_server_addr())", id);
         warned = 0;
         double t0 = now_s();
         PGresult *res = PQexec(conn, sql);
         double t1 = now_s();
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK && !warned;
-        PQclear(res);
+        int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !warned;
         if (ok) {
-            fprintf(out, "%lld %.6f %.6f %s\n", id, t0, t1, PQhost(conn));
+            fprintf(out, "%lld %.6f %.6f %s\n", id, t0, t1, PQgetisnull(res, 0, 0) ? PQhost(conn) : PQgetvalue(res, 0, 0));
             fflush(out);
         }
+        PQclear(res);
         /* A failed insert may still have committed (the connection broke after the commit):
          * never reuse its id, so the loss check stays exact. */
         id++;
