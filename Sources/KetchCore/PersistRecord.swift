@@ -19,6 +19,17 @@ public enum PersistRecord: Hashable, Codable, Sendable {
         }
     }
 
+    /// The replica this record belongs to; nil for the server-wide ones (counters, boot), which
+    /// every later message may rest on.
+    public var replica: ReplicaID? {
+        switch self {
+        case .replica(let r): r.replica
+        case .replicaRemoved(let r): r
+        case .acceptor(let a): a.replica
+        case .counters, .boot: nil
+        }
+    }
+
     /// True when the node should delete `key` (and the acceptor key of the same replica).
     public var isRemoval: Bool { if case .replicaRemoved = self { true } else { false } }
 }

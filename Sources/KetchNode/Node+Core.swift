@@ -47,19 +47,13 @@ extension Node {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             for record in out.persist {
-                switch record {
-                case .replicaRemoved(let id):
-                    part(id) {
-                        $0.batch.append(.delete(kind: Self.coreStoreKind, key: record.key))
-                        $0.batch.append(.delete(kind: Self.coreStoreKind, key: "acceptor/\(id.rawValue)"))
-                    }
-                case .replica(let r):
-                    if let data = try? encoder.encode(record) { part(r.replica) { $0.batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data)) } }
-                case .acceptor(let a):
-                    if let data = try? encoder.encode(record) { part(a.replica) { $0.batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data)) } }
-                case .counters, .boot:
-                    if let data = try? encoder.encode(record) { global.batch.append(.put(kind: Self.coreStoreKind, key: record.key, value: data)) }
+                var writes: [StoreWrite] = []
+                if case .replicaRemoved(let id) = record {
+                    writes = [.delete(kind: Self.coreStoreKind, key: record.key), .delete(kind: Self.coreStoreKind, key: "acceptor/\(id.rawValue)")]
+                } else if let data = try? encoder.encode(record) {
+                    writes = [.put(kind: Self.coreStoreKind, key: record.key, value: data)]
                 }
+                if let id = record.replica { part(id) { $0.batch += writes } } else { global.batch += writes }
             }
         }
         // What leaves once the records are written, resolved now (the actor's state moves on).

@@ -785,8 +785,10 @@ actor ReplicaDatabase {
         settings.clientSessions = standby
         if instance.postmaster()?.isAlive == true {
             try await apply()
-            if !standby, let c = try? await adminConnection() { try await endClientSessions(c) }
-            else if let c = try? await adminConnection() { _ = try? await c.terminateClientSessions() }
+            if let c = try? await adminConnection() {
+                // A standby's sessions cannot commit: they are ended without waiting for them.
+                if standby { _ = try? await c.terminateClientSessions() } else { try await endClientSessions(c) }
+            }
         } else {
             try instance.writeConfiguration(settings, replication: replication)
         }
