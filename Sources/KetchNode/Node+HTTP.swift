@@ -109,9 +109,14 @@ extension Node {
 
     func replicaView(named dbName: String, now: Instant) -> ReplicaView? {
         guard let id = replicaID(named: dbName), let r = replicaStatus(now: now).first(where: { $0.replica == id }) else { return nil }
+        return replicaView(r)
+    }
+
+    /// This server's view of one replica's status.
+    func replicaView(_ r: ReplicaStatus) -> ReplicaView {
         let me = r.members.first { $0.server == identity.serverID }
-        let ps = dbStatus[id]
-        let serving = core.isServing(id) && ps?.state == "primary-open"
+        let ps = dbStatus[r.replica]
+        let serving = core.isServing(r.replica) && ps?.state == "primary-open"
         let lease = r.lease.flatMap { $0.holder == identity.serverID ? $0.remainingMs : nil }
         return ReplicaView(name: r.name, role: me?.role ?? .spare, dataState: me?.dataState, serving: serving,
                            streaming: ps?.state == "standby" && ps?.error == nil, lagBytes: ps?.lagBytes, lagSeconds: ps?.lagSeconds,
@@ -138,7 +143,7 @@ extension Node {
         family("ketch_store_fsyncs_total", "counter", "fsyncs of ketch.db (durable protocol records).", [(server, "\(fsync.count)")])
         family("ketch_store_fsync_seconds_total", "counter", "Time spent in those fsyncs.", [(server, String(format: "%.6f", fsync.seconds))])
 
-        let views = replicaStatus(now: now).compactMap { r in replicaView(named: r.name, now: now).map { (r.replica, $0) } }
+        let views = replicaStatus(now: now).map { ($0.replica, replicaView($0)) }
         func perDB(_ value: (ReplicaID, ReplicaView) -> String?) -> [(labels: [(String, String)], value: String)] {
             views.compactMap { id, v in value(id, v).map { (server + [("db", v.name)], $0) } }
         }
